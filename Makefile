@@ -1,0 +1,36 @@
+# Two set-up commands: `make demo` and `make test`. Both build .venv from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED_DATA ?= $(abspath ../shared/data)
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned, so pip takes the CPU wheel and never a CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/biojepa demo --out demo_output
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests
+	BIOJEPA_DATA_DIR=$${BIOJEPA_DATA_DIR:-$(SHARED_DATA)} $(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+bench: $(STAMP)
+	BIOJEPA_DATA_DIR=$${BIOJEPA_DATA_DIR:-$(SHARED_DATA)} $(BIN)/biojepa benchmark --dataset papalexi2021 \
+		--split unseen_perturbation --seeds 1,2,3,4,5 --methods all --out benchmarks/results/papalexi2021
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache

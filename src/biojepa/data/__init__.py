@@ -1,0 +1,1 @@
+"""Data layer: canonical schema, dataset registry, source adapters, preprocessing and splits."""

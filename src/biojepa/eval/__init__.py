@@ -1,0 +1,1 @@
+"""The evaluation contract: pseudobulk deltas, metrics, baselines, noise ceiling and the benchmark."""

@@ -1,0 +1,1 @@
+"""The virtual lab: a Perturb-seq simulator that keeps its ground truth."""
