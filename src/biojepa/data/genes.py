@@ -1,0 +1,83 @@
+"""Human gene symbol harmonisation with the NCBI Gene alias table.
+
+Perturbation screens name genes with the symbols current when they were published (Norman 2019
+uses ``C19orf26``, now ``CBARP``). :func:`harmonise_symbols` maps aliases and previous symbols to the
+current official symbol so that targets, measured genes and gene priors line up across sources.
+The table is ``gene_annotations_go/human_gene_info.tsv.gz`` in the data directory (NCBI Gene via
+Bioconductor ``org.Hs.eg.db``; see that folder's MANIFEST.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from biojepa.config import data_dir as default_data_dir
+from biojepa.errors import DataError
+
+GENE_INFO_FILE = Path("gene_annotations_go") / "human_gene_info.tsv.gz"
+GENE_TABLE_COLUMNS = ("entrez_id", "symbol", "gene_name", "gene_type", "aliases")
+ALIAS_SEP = ";"
+
+
+def gene_info_path(data_dir: Path | None = None) -> Path:
+    """Location of the gene table inside ``data_dir`` (default :func:`biojepa.config.data_dir`)."""
+    return Path(data_dir if data_dir is not None else default_data_dir()) / GENE_INFO_FILE
+
+
+def load_gene_table(data_dir: Path | None = None) -> pd.DataFrame:
+    """The human gene table: one row per Entrez gene, string columns incl. ``symbol`` and ``aliases``.
+
+    ``aliases`` is a ``;``-joined list that includes previous symbols. Cached in process; treat the
+    returned frame as read-only.
+    """
+    return _load_gene_table(gene_info_path(data_dir).resolve())
+
+
+@lru_cache(maxsize=4)
+def _load_gene_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(
+            f"gene table {path} not found; set BIOJEPA_DATA_DIR to a directory containing "
+            f"{GENE_INFO_FILE} (see gene_annotations_go/MANIFEST.md for how it is built)"
+        )
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"gene table {path} is unreadable ({exc}); re-create or re-download it") from exc
+    missing = [c for c in GENE_TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"gene table {path} lacks columns {missing}; expected {list(GENE_TABLE_COLUMNS)}")
+    return table
+
+
+@lru_cache(maxsize=4)
+def _alias_to_symbol(path: Path) -> dict[str, str]:
+    """Unambiguous alias → official symbol; official symbols are never remapped."""
+    table = _load_gene_table(path)
+    official = set(table["symbol"])
+    candidates: dict[str, set[str]] = {}
+    for symbol, aliases in zip(table["symbol"], table["aliases"], strict=True):
+        for alias in aliases.split(ALIAS_SEP):
+            if alias and alias not in official:
+                candidates.setdefault(alias, set()).add(symbol)
+    return {alias: next(iter(symbols)) for alias, symbols in candidates.items() if len(symbols) == 1}
+
+
+def harmonise_symbols(symbols: Sequence[str], data_dir: Path | None = None) -> list[str]:
+    """Map each symbol to the current official human symbol.
+
+    Official symbols map to themselves; an alias or previous symbol of exactly one gene maps to that
+    gene's symbol; an alias shared by several genes, and any unknown name (Ensembl id, control
+    label, non-human symbol), is returned unchanged. Matching is exact (case-sensitive).
+    """
+    mapping = _alias_to_symbol(gene_info_path(data_dir).resolve())
+    return [mapping.get(s, s) for s in symbols]
+
+
+def official_symbols(data_dir: Path | None = None) -> frozenset[str]:
+    """Every current official human symbol in the gene table."""
+    return frozenset(load_gene_table(data_dir)["symbol"])

@@ -1,0 +1,54 @@
+"""Gene symbol harmonisation against the real NCBI Gene alias table."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from biojepa.data.genes import GENE_INFO_FILE, harmonise_symbols, load_gene_table, official_symbols
+from biojepa.errors import DataError
+
+
+def test_gene_table_has_symbols_and_aliases(shared_data_dir: Path) -> None:
+    table = load_gene_table(shared_data_dir)
+    assert len(table) > 70_000
+    stat1 = table.loc[table["symbol"] == "STAT1"].iloc[0]
+    assert stat1["gene_type"] == "protein-coding"
+    assert load_gene_table(shared_data_dir) is table  # cached in process
+
+
+def test_previous_symbols_map_to_current(shared_data_dir: Path) -> None:
+    old = ["C19orf26", "ELMSAN1", "MARCH8", "C10orf11", "DARS"]
+    assert harmonise_symbols(old, shared_data_dir) == ["CBARP", "MIDEAS", "MARCHF8", "LRMDA", "DARS1"]
+
+
+def test_official_symbols_map_to_themselves(shared_data_dir: Path) -> None:
+    # RNR1 is the official symbol of two entries and an alias of MT-RNR1.
+    symbols = ["STAT1", "IRF1", "TP53", "RNR1", "HBD"]
+    assert harmonise_symbols(symbols, shared_data_dir) == symbols
+    assert set(symbols) <= official_symbols(shared_data_dir)
+
+
+def test_ambiguous_alias_is_left_unchanged(shared_data_dir: Path) -> None:
+    # SEPT2 is an alias of both SEPTIN2 and SEPTIN6; NEDD5 only of SEPTIN2.
+    assert harmonise_symbols(["SEPT2", "NEDD5"], shared_data_dir) == ["SEPT2", "SEPTIN2"]
+
+
+def test_unknown_names_pass_through(shared_data_dir: Path) -> None:
+    names = ["control", "ENSG00000141510", "NOT_A_GENE", "Stat1"]
+    assert harmonise_symbols(names, shared_data_dir) == names
+
+
+def test_missing_table_raises_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="BIOJEPA_DATA_DIR"):
+        harmonise_symbols(["STAT1"], tmp_path)
+
+
+def test_table_without_alias_column_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / GENE_INFO_FILE
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(b"entrez_id\tsymbol\n1\tA1BG\n"))
+    with pytest.raises(DataError, match="lacks columns"):
+        load_gene_table(tmp_path)
