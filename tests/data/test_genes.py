@@ -25,7 +25,7 @@ def test_previous_symbols_map_to_current(shared_data_dir: Path) -> None:
 
 
 def test_official_symbols_map_to_themselves(shared_data_dir: Path) -> None:
-    # RNR1 is the official symbol of two entries and an alias of MT-RNR1.
+    # RNR1 is the official symbol of two entries and an alias of NR4A2.
     symbols = ["STAT1", "IRF1", "TP53", "RNR1", "HBD"]
     assert harmonise_symbols(symbols, shared_data_dir) == symbols
     assert set(symbols) <= official_symbols(shared_data_dir)
