@@ -1,0 +1,220 @@
+"""Export predictions as AnnData pairs that cell-eval (ArcInstitute's VCC metrics) scores directly.
+
+For one method and seed, :func:`export_prediction` writes
+
+* ``{method}__seed{S}_real.h5ad``: the measured test cells of every evaluated condition plus the control
+  cells of the same contexts, with their log-normalised ``X``;
+* ``{method}__seed{S}_pred.h5ad``: for every condition, as many cells as the real group, each a control
+  cell of the same context shifted by the predicted Δ; the real control cells are copied unchanged (so
+  cell-eval's predicted effects are taken against the measured controls, cell-eval issue #196).
+
+Both files share ``var_names`` and the obs columns ``perturbation`` (control label ``"control"``) and
+``context``. Score them with::
+
+    cell-eval run -ar X_real.h5ad -ap X_pred.h5ad --pert-col perturbation --control-pert control
+
+adding ``--celltype-col context`` when the data holds more than one context (labels repeat across
+contexts). The shift is mean-preserving: each group's predicted pseudobulk equals the context's control
+mean plus the predicted Δ exactly, while no value drops below zero (log-normalised data cannot). Where
+the control mean plus Δ is itself negative the gene is floored at zero in every cell; the number of such
+(condition, gene) entries is recorded in ``uns["biojepa"]["floored_entries"]`` of the predicted file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse
+
+from biojepa.data.schema import CONTROL, UNS_KEY, Condition
+from biojepa.errors import DataError
+
+PERT_COL = "perturbation"
+CONTEXT_COL = "context"
+# cell-eval rejects decimal data whose maximum reaches this value (utils.guess_is_lognorm).
+_LOG1P_MAX = 15.0
+_KEPT_OBS = ("perturbation", "perturbation_type", "dose", "time", "context", "batch")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def export_prediction(
+    out_dir: Path,
+    *,
+    method: str,
+    seed: int,
+    real: ad.AnnData,
+    conditions: list[Condition],
+    predicted_deltas: np.ndarray,
+) -> tuple[Path, Path]:
+    """Write the real and predicted AnnData of one method and seed in cell-eval's format.
+
+    ``real`` is prepared (log-normalised) data holding at least the test cells of ``conditions`` and the
+    control cells of their contexts; ``predicted_deltas[i]`` is the predicted pseudobulk Δ of
+    ``conditions[i]`` over ``real.var_names``. Returns ``(real_path, pred_path)``.
+    """
+    if not _SAFE_NAME.match(method):
+        raise DataError(f"method name {method!r} is not usable in a file name; use letters, digits, _ . -")
+    _check_real(real)
+    deltas = _check_deltas(predicted_deltas, conditions, real)
+    labels = real.obs[PERT_COL].astype(str).to_numpy()
+    contexts = real.obs[CONTEXT_COL].astype(str).to_numpy()
+
+    rng = np.random.default_rng(seed)
+    real_rows: list[np.ndarray] = []
+    pred_blocks: list[np.ndarray] = []
+    pred_obs: list[pd.DataFrame] = []
+    floored = 0
+    for context in dict.fromkeys(c.context for c in conditions):
+        control_rows = np.flatnonzero((labels == CONTROL) & (contexts == context))
+        if control_rows.size == 0:
+            raise DataError(
+                f"context {context!r} has no control cells in the real data; pass the control cells of "
+                "every evaluated context"
+            )
+        controls = _dense(real.X[control_rows]).astype(np.float64)
+        _check_expression(controls)
+        control_mean = controls.mean(axis=0)
+        real_rows.append(control_rows)
+        pred_blocks.append(controls)
+        pred_obs.append(_obs(real, control_rows))
+        for i, condition in enumerate(conditions):
+            if condition.context != context:
+                continue
+            rows = np.flatnonzero((labels == condition.perturbation) & (contexts == context))
+            if rows.size == 0:
+                raise DataError(
+                    f"condition {condition.perturbation!r} in context {context!r} has no cells in the real "
+                    "data; export only conditions that were measured"
+                )
+            picked = rng.choice(control_rows.size, size=rows.size, replace=rows.size > control_rows.size)
+            target = control_mean + deltas[i]
+            floored += int((target < 0).sum())
+            pred_blocks.append(shift_to_mean(controls[picked], np.maximum(target, 0.0)))
+            real_rows.append(rows)
+            pred_obs.append(_obs(real, rows))
+
+    order = np.concatenate(real_rows)
+    real_x = _dense(real.X[order]).astype(np.float32)
+    _check_expression(real_x)
+    real_out = ad.AnnData(
+        X=real_x,
+        obs=_obs(real, order),
+        var=pd.DataFrame(index=real.var_names.astype(str)),
+    )
+    pred_frame = pd.concat(pred_obs)
+    pred_frame.index = [f"pred_{k}" for k in range(len(pred_frame))]
+    pred_out = ad.AnnData(
+        X=np.vstack(pred_blocks).astype(np.float32),
+        obs=pred_frame,
+        var=pd.DataFrame(index=real.var_names.astype(str)),
+    )
+    info = {"method": method, "seed": int(seed), "pert_col": PERT_COL, "control_pert": CONTROL}
+    real_out.uns[UNS_KEY] = dict(info, log_normalised=True)
+    pred_out.uns[UNS_KEY] = dict(info, log_normalised=True, floored_entries=floored)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{method}__seed{int(seed)}"
+    real_path, pred_path = out_dir / f"{stem}_real.h5ad", out_dir / f"{stem}_pred.h5ad"
+    _write_h5ad(real_out, real_path)
+    _write_h5ad(pred_out, pred_path)
+    return real_path, pred_path
+
+
+def shift_to_mean(cells: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Shift each gene of ``cells`` so its mean equals ``target``, keeping every value ≥ 0.
+
+    Per gene, returns ``max(x + s, 0)`` with the scalar ``s`` solving ``mean(max(x + s, 0)) = target``
+    (a uniform shift wherever no value would turn negative). ``cells`` is ``(n_cells, n_genes)`` with
+    non-negative values, ``target`` is ``(n_genes,)`` and non-negative.
+    """
+    x = np.asarray(cells, dtype=np.float64)
+    m = np.asarray(target, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0 or m.shape != (x.shape[1],):
+        raise DataError(f"shift_to_mean needs (n_cells ≥ 1, n_genes) cells and (n_genes,) target, got "
+                        f"{x.shape} and {m.shape}")
+    if (m < 0).any() or (x < 0).any():
+        raise DataError("shift_to_mean needs non-negative cells and target (log-normalised expression)")
+    n = x.shape[0]
+    ordered = np.sort(x, axis=0)
+    tails = np.cumsum(ordered[::-1], axis=0)[::-1]  # tails[k] = sum of the n - k largest values
+    kept = (n - np.arange(n))[:, None]
+    # Mean when the k smallest cells are exactly at zero (s = -ordered[k]); non-increasing in k.
+    mean_at_break = (tails - kept * ordered) / n
+    first = n - (mean_at_break <= m[None, :] + 1e-12).sum(axis=0)
+    cols = np.arange(x.shape[1])
+    shift = (n * m - tails[first, cols]) / kept[first, 0]
+    return np.maximum(x + shift[None, :], 0.0)
+
+
+def _check_deltas(deltas: np.ndarray, conditions: Sequence[Condition], real: ad.AnnData) -> np.ndarray:
+    if not conditions:
+        raise DataError("no conditions to export; pass the evaluated test conditions")
+    keys = [(c.perturbation, c.context) for c in conditions]
+    if len(set(keys)) != len(keys):
+        raise DataError("conditions contain duplicates; each (perturbation, context) must appear once")
+    if any(c.is_control for c in conditions):
+        raise DataError("conditions include 'control'; control cells are exported automatically")
+    array = np.asarray(deltas)
+    expected = (len(conditions), real.n_vars)
+    if array.shape != expected:
+        raise DataError(
+            f"predicted_deltas has shape {array.shape}, expected {expected} "
+            "(one row per condition, one column per gene of the real data, in its var order)"
+        )
+    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        raise DataError("predicted_deltas contains NaN, infinite or non-numeric values")
+    return array.astype(np.float64)
+
+
+def _check_real(real: ad.AnnData) -> None:
+    missing = [c for c in (PERT_COL, CONTEXT_COL) if c not in real.obs.columns]
+    if missing:
+        raise DataError(f"real data lacks obs column(s) {missing}; convert it to the canonical schema first")
+    if not real.var_names.is_unique:
+        raise DataError("real data has duplicate gene names; make var_names unique first")
+    if not real.uns.get(UNS_KEY, {}).get("log_normalised", False):
+        raise DataError(
+            "real data is not marked log-normalised (uns['biojepa']['log_normalised']); prepare it with "
+            "biojepa.data.preprocess.prepare before exporting"
+        )
+
+
+def _check_expression(expression: np.ndarray) -> None:
+    if not np.isfinite(expression).all():
+        raise DataError("real expression contains NaN or infinite values")
+    if expression.min() < 0 or expression.max() >= _LOG1P_MAX:
+        raise DataError(
+            f"real expression spans [{expression.min():.3g}, {expression.max():.3g}]; log1p-normalised "
+            f"data lies in [0, {_LOG1P_MAX}) as cell-eval requires"
+        )
+
+
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if scipy.sparse.issparse(matrix) else np.asarray(matrix)
+
+
+def _obs(real: ad.AnnData, rows: np.ndarray) -> pd.DataFrame:
+    columns = [c for c in _KEPT_OBS if c in real.obs.columns]
+    frame = real.obs.iloc[rows][columns].copy()
+    for column in (PERT_COL, CONTEXT_COL):
+        frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _write_h5ad(adata: ad.AnnData, path: Path) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        adata.write_h5ad(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,197 @@
+"""Export to cell-eval's format, and an outside check of our Pearson Δ arithmetic with cell-eval itself.
+
+Where the definitions coincide. Both compute Pearson Δ as the Pearson correlation, over genes, of the
+predicted and observed pseudobulk effects (mean log-normalised expression of a perturbation minus the
+control mean, on the same genes). They differ in two ways the test keeps out of play:
+
+* our ``pearson_delta`` drops the targeted gene(s) of each perturbation (a knockdown trivially lowers its
+  own target); cell-eval keeps every gene. The synthetic perturbations here target genes that are not
+  measured, so the exclusion removes nothing.
+* cell-eval takes the predicted effect against the *predicted* control cells; the export copies the real
+  control cells into the prediction, so both controls are the measured control mean, as in ours.
+
+Our top-20 variants (``pearson_delta_top20``, ``mse_top20``) have no cell-eval counterpart, and
+cell-eval's DE metrics (Wilcoxon via pdex) are skipped to keep the test fast.
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+
+from biojepa.data.schema import CONTROL, UNS_KEY, Condition
+from biojepa.errors import DataError
+from biojepa.eval.cell_eval import export_prediction, shift_to_mean
+
+GENES = [f"G{i}" for i in range(30)]
+PERTURBATIONS = ["PA", "PB", "PC", "PD"]
+
+
+def _prepared(contexts: tuple[str, ...] = ("ctx",), seed: int = 0) -> ad.AnnData:
+    """Tiny log-normalised screen: 50 control cells and 15 cells per perturbation in each context."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.5, 8.0, size=len(GENES))
+    blocks, obs = [], []
+    for context in contexts:
+        for label, n in [(CONTROL, 50)] + [(p, 15) for p in PERTURBATIONS]:
+            effect = np.ones(len(GENES)) if label == CONTROL else rng.lognormal(0.0, 0.6, size=len(GENES))
+            blocks.append(rng.poisson(base * effect, size=(n, len(GENES))))
+            obs += [(label, context)] * n
+    frame = pd.DataFrame(obs, columns=["perturbation", "context"])
+    frame.index = [f"cell{i}" for i in range(len(frame))]
+    adata = ad.AnnData(X=np.vstack(blocks).astype(np.float32), obs=frame, var=pd.DataFrame(index=GENES))
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    adata.uns[UNS_KEY] = {"log_normalised": True}
+    return adata
+
+
+def _observed_deltas(adata: ad.AnnData, conditions: list[Condition]) -> np.ndarray:
+    labels = adata.obs["perturbation"].to_numpy()
+    contexts = adata.obs["context"].to_numpy()
+    x = np.asarray(adata.X, dtype=np.float64)
+    rows = []
+    for c in conditions:
+        control = x[(labels == CONTROL) & (contexts == c.context)].mean(axis=0)
+        rows.append(x[(labels == c.perturbation) & (contexts == c.context)].mean(axis=0) - control)
+    return np.array(rows)
+
+
+def _conditions(contexts: tuple[str, ...] = ("ctx",)) -> list[Condition]:
+    return [Condition(p, ctx) for ctx in contexts for p in PERTURBATIONS]
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_export_matches_cell_eval_layout_and_predicted_pseudobulk(tmp_path):
+    adata = _prepared(contexts=("ctxA", "ctxB"))
+    conditions = _conditions(("ctxA", "ctxB"))
+    predicted = _observed_deltas(adata, conditions) * 0.5
+    real_path, pred_path = export_prediction(
+        tmp_path, method="linear", seed=3, real=adata, conditions=conditions, predicted_deltas=predicted
+    )
+    assert real_path.name == "linear__seed3_real.h5ad"
+    assert pred_path.name == "linear__seed3_pred.h5ad"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([real_path.name, pred_path.name])
+
+    real, pred = ad.read_h5ad(real_path), ad.read_h5ad(pred_path)
+    assert list(real.var_names) == GENES and list(pred.var_names) == GENES
+    assert real.n_obs == adata.n_obs
+    group = ["perturbation", "context"]
+    assert real.obs.groupby(group).size().to_dict() == pred.obs.groupby(group).size().to_dict()
+    assert pred.X.min() >= 0
+
+    for which in ("ctxA", "ctxB"):
+        is_control = (real.obs["perturbation"] == CONTROL) & (real.obs["context"] == which)
+        np.testing.assert_array_equal(
+            pred.X[((pred.obs["perturbation"] == CONTROL) & (pred.obs["context"] == which)).to_numpy()],
+            real.X[is_control.to_numpy()],
+        )
+    # The predicted pseudobulk Δ is exactly the Δ that was passed in (no gene needed flooring here).
+    assert pred.uns[UNS_KEY]["floored_entries"] == 0
+    np.testing.assert_allclose(_observed_deltas(pred, conditions), predicted, atol=1e-5)
+    np.testing.assert_allclose(_observed_deltas(real, conditions), predicted * 2, atol=1e-5)
+
+
+def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
+    from cell_eval import MetricsEvaluator, MetricType, metrics_registry
+
+    adata = _prepared()
+    conditions = _conditions()
+    observed = _observed_deltas(adata, conditions)
+    noise = np.random.default_rng(1).normal(0.0, 0.3, size=observed.shape)
+    predicted = observed + noise
+    real_path, pred_path = export_prediction(
+        tmp_path / "export", method="ridge_prior", seed=1, real=adata, conditions=conditions,
+        predicted_deltas=predicted,
+    )
+    others = [m for m in metrics_registry.list_metrics(MetricType.ANNDATA_PAIR) if m != "pearson_delta"]
+    evaluator = MetricsEvaluator(
+        adata_pred=str(pred_path), adata_real=str(real_path), control_pert=CONTROL,
+        pert_col="perturbation", num_threads=1, outdir=str(tmp_path / "cell_eval"), skip_de=True,
+    )
+    results, _ = evaluator.compute(profile="anndata", skip_metrics=others, write_csv=False)
+    theirs = dict(zip(results["perturbation"].to_list(), results["pearson_delta"].to_list(), strict=True))
+
+    ours = {c.perturbation: _pearson(predicted[i], observed[i]) for i, c in enumerate(conditions)}
+    assert set(theirs) == set(PERTURBATIONS)
+    for label in PERTURBATIONS:
+        assert theirs[label] == pytest.approx(ours[label], abs=1e-5)
+    # The check has teeth: the four perturbations score differently and far from 1.
+    assert max(ours.values()) < 0.999 and np.ptp(list(ours.values())) > 1e-3
+
+
+def test_negative_predicted_means_are_floored_and_counted(tmp_path):
+    adata = _prepared()
+    conditions = _conditions()
+    predicted = np.zeros((len(conditions), len(GENES)))
+    predicted[0, :3] = -100.0
+    _, pred_path = export_prediction(
+        tmp_path, method="m", seed=0, real=adata, conditions=conditions, predicted_deltas=predicted
+    )
+    pred = ad.read_h5ad(pred_path)
+    assert pred.uns[UNS_KEY]["floored_entries"] == 3
+    assert np.all(pred.X[(pred.obs["perturbation"] == "PA").to_numpy(), :3] == 0)
+
+
+def test_shift_to_mean_is_uniform_without_floor_and_exact_with_it():
+    cells = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    np.testing.assert_allclose(shift_to_mean(cells, np.array([3.0, 3.0])), cells + [1.0, 0.0])
+    shifted = shift_to_mean(cells, np.array([0.5, 0.0]))
+    assert shifted.min() >= 0
+    np.testing.assert_allclose(shifted.mean(axis=0), [0.5, 0.0], atol=1e-12)
+    # Gene 0: s = -3 gives (0, 0, 1) → mean 1/3; the exact solution is s = -2.5 → (0, 0, 1.5).
+    np.testing.assert_allclose(shifted[:, 0], [0.0, 0.0, 1.5])
+
+
+def test_shift_to_mean_rejects_negative_input():
+    with pytest.raises(DataError, match="non-negative"):
+        shift_to_mean(np.array([[1.0]]), np.array([-1.0]))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a, c, d: (a, c, d[:, :-1]), "shape"),
+        (lambda a, c, d: (a, c, np.where(d == d[0, 0], np.nan, d)), "NaN"),
+        (lambda a, c, d: (a, [*c[:-1], Condition("PZ", "ctx")], d), "no cells"),
+        (lambda a, c, d: (a, [*c[:-1], Condition("PA", "other")], d), "no control cells"),
+        (lambda a, c, d: (a, [*c[:-1], c[0]], d), "duplicates"),
+        (lambda a, c, d: (a, [], d[:0]), "no conditions"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tmp_path, change, message):
+    adata = _prepared()
+    conditions = _conditions()
+    deltas = _observed_deltas(adata, conditions)
+    adata, conditions, deltas = change(adata, conditions, deltas)
+    with pytest.raises(DataError, match=message):
+        export_prediction(tmp_path, method="m", seed=0, real=adata, conditions=conditions,
+                          predicted_deltas=deltas)
+
+
+def test_rejects_data_that_is_not_log_normalised(tmp_path):
+    adata = _prepared()
+    adata.uns[UNS_KEY] = {}
+    conditions = _conditions()
+    with pytest.raises(DataError, match="log-normalised"):
+        export_prediction(tmp_path, method="m", seed=0, real=adata, conditions=conditions,
+                          predicted_deltas=np.zeros((len(conditions), len(GENES))))
+    adata.uns[UNS_KEY] = {"log_normalised": True}
+    adata.X = adata.X * 100
+    with pytest.raises(DataError, match="log1p"):
+        export_prediction(tmp_path, method="m", seed=0, real=adata, conditions=conditions,
+                          predicted_deltas=np.zeros((len(conditions), len(GENES))))
+
+
+def test_rejects_unsafe_method_name(tmp_path):
+    adata = _prepared()
+    conditions = _conditions()
+    with pytest.raises(DataError, match="file name"):
+        export_prediction(tmp_path, method="../x", seed=0, real=adata, conditions=conditions,
+                          predicted_deltas=np.zeros((len(conditions), len(GENES))))
