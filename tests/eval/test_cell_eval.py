@@ -107,13 +107,22 @@ def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
     noise = np.random.default_rng(1).normal(0.0, 0.3, size=observed.shape)
     predicted = observed + noise
     real_path, pred_path = export_prediction(
-        tmp_path / "export", method="ridge_prior", seed=1, real=adata, conditions=conditions,
+        tmp_path / "export",
+        method="ridge_prior",
+        seed=1,
+        real=adata,
+        conditions=conditions,
         predicted_deltas=predicted,
     )
     others = [m for m in metrics_registry.list_metrics(MetricType.ANNDATA_PAIR) if m != "pearson_delta"]
     evaluator = MetricsEvaluator(
-        adata_pred=str(pred_path), adata_real=str(real_path), control_pert=CONTROL,
-        pert_col="perturbation", num_threads=1, outdir=str(tmp_path / "cell_eval"), skip_de=True,
+        adata_pred=str(pred_path),
+        adata_real=str(real_path),
+        control_pert=CONTROL,
+        pert_col="perturbation",
+        num_threads=1,
+        outdir=str(tmp_path / "cell_eval"),
+        skip_de=True,
     )
     results, _ = evaluator.compute(profile="anndata", skip_metrics=others, write_csv=False)
     theirs = dict(zip(results["perturbation"].to_list(), results["pearson_delta"].to_list(), strict=True))
@@ -141,7 +150,7 @@ def test_negative_predicted_means_are_floored_and_counted(tmp_path):
 
 def test_shift_to_mean_is_uniform_without_floor_and_exact_with_it():
     cells = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
-    np.testing.assert_allclose(shift_to_mean(cells, np.array([3.0, 3.0])), cells + [1.0, 0.0])
+    np.testing.assert_allclose(shift_to_mean(cells, np.array([3.0, 3.0])), cells + np.array([1.0, 0.0]))
     shifted = shift_to_mean(cells, np.array([0.5, 0.0]))
     assert shifted.min() >= 0
     np.testing.assert_allclose(shifted.mean(axis=0), [0.5, 0.0], atol=1e-12)
@@ -171,8 +180,9 @@ def test_bad_input_is_a_clear_error(tmp_path, change, message):
     deltas = _observed_deltas(adata, conditions)
     adata, conditions, deltas = change(adata, conditions, deltas)
     with pytest.raises(DataError, match=message):
-        export_prediction(tmp_path, method="m", seed=0, real=adata, conditions=conditions,
-                          predicted_deltas=deltas)
+        export_prediction(
+            tmp_path, method="m", seed=0, real=adata, conditions=conditions, predicted_deltas=deltas
+        )
 
 
 def test_rejects_data_that_is_not_log_normalised(tmp_path):
@@ -180,18 +190,36 @@ def test_rejects_data_that_is_not_log_normalised(tmp_path):
     adata.uns[UNS_KEY] = {}
     conditions = _conditions()
     with pytest.raises(DataError, match="log-normalised"):
-        export_prediction(tmp_path, method="m", seed=0, real=adata, conditions=conditions,
-                          predicted_deltas=np.zeros((len(conditions), len(GENES))))
+        export_prediction(
+            tmp_path,
+            method="m",
+            seed=0,
+            real=adata,
+            conditions=conditions,
+            predicted_deltas=np.zeros((len(conditions), len(GENES))),
+        )
     adata.uns[UNS_KEY] = {"log_normalised": True}
     adata.X = adata.X * 100
     with pytest.raises(DataError, match="log1p"):
-        export_prediction(tmp_path, method="m", seed=0, real=adata, conditions=conditions,
-                          predicted_deltas=np.zeros((len(conditions), len(GENES))))
+        export_prediction(
+            tmp_path,
+            method="m",
+            seed=0,
+            real=adata,
+            conditions=conditions,
+            predicted_deltas=np.zeros((len(conditions), len(GENES))),
+        )
 
 
 def test_rejects_unsafe_method_name(tmp_path):
     adata = _prepared()
     conditions = _conditions()
     with pytest.raises(DataError, match="file name"):
-        export_prediction(tmp_path, method="../x", seed=0, real=adata, conditions=conditions,
-                          predicted_deltas=np.zeros((len(conditions), len(GENES))))
+        export_prediction(
+            tmp_path,
+            method="../x",
+            seed=0,
+            real=adata,
+            conditions=conditions,
+            predicted_deltas=np.zeros((len(conditions), len(GENES))),
+        )

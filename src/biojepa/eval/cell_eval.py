@@ -138,8 +138,10 @@ def shift_to_mean(cells: np.ndarray, target: np.ndarray) -> np.ndarray:
     x = np.asarray(cells, dtype=np.float64)
     m = np.asarray(target, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0 or m.shape != (x.shape[1],):
-        raise DataError(f"shift_to_mean needs (n_cells ≥ 1, n_genes) cells and (n_genes,) target, got "
-                        f"{x.shape} and {m.shape}")
+        raise DataError(
+            f"shift_to_mean needs (n_cells ≥ 1, n_genes) cells and (n_genes,) target, got "
+            f"{x.shape} and {m.shape}"
+        )
     if (m < 0).any() or (x < 0).any():
         raise DataError("shift_to_mean needs non-negative cells and target (log-normalised expression)")
     n = x.shape[0]
