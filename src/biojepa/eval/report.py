@@ -1,0 +1,454 @@
+"""The benchmark report: a self-contained HTML page with PNG figures, built from a benchmark output dir.
+
+:func:`write_report` reads what ``biojepa benchmark --out DIR`` wrote (``results.json``,
+``per_perturbation.csv``, ``deltas/{method}__seed{S}.npz``) and writes ``DIR/report.html`` plus
+``DIR/figures/*.png``: one bar chart per metric (methods side by side, mean ± sd over seeds, one panel per
+perturbation group, the split-half ceiling as a line), predicted-vs-observed Δ scatters of the best and
+worst perturbations, and the results table.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from biojepa.data.schema import split_perturbation
+from biojepa.errors import DataError
+
+CEILING = "ceiling"
+MODEL_PREFIX = "biojepa"
+RANKING_METRIC = "pearson_delta"
+N_EXTREMES = 3
+_REQUIRED_KEYS = ("dataset", "split", "seeds", "groups", "methods")
+_STAT_KEYS = ("mean", "sd", "per_seed")
+_BASELINE_COLOUR = "#a6a6a6"
+_MODEL_COLOUR = "#1f6fb4"
+_ABLATION_COLOUR = "#9cc3e6"
+_CEILING_COLOUR = "#c0392b"
+_DEFINITIONS = {
+    "pearson_delta": "Pearson correlation over genes of predicted and observed pseudobulk Δ "
+    "(mean log-normalised expression minus the control mean of the same context), targeted genes excluded.",
+    "pearson_delta_top20": "Pearson Δ on the 20 genes with the largest observed |Δ| "
+    "(targeted genes excluded).",
+    "mse_top20": "Mean squared error of Δ on the observed top-20 DE genes.",
+    "direction_acc_top20": "Share of the observed top-20 DE genes whose predicted Δ has the observed sign.",
+    "r2_delta": "Coefficient of determination of the observed Δ by the predicted Δ over genes.",
+    "discrimination": "1 − rank/N of the true perturbation among all test perturbations' observed Δ, "
+    "ordered by distance to the prediction (1 = the prediction is closest to its own perturbation).",
+    "de_overlap": "Overlap of predicted and observed DE gene sets (cell-eval style overlap_at_N).",
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkResults:
+    """The parts of a benchmark output directory the report reads."""
+
+    root: Path
+    summary: dict
+    per_perturbation: pd.DataFrame
+    methods: list[str]
+    groups: list[str]
+    metrics: list[str]
+
+
+def write_report(out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` and ``out_dir/figures/*.png`` from a benchmark output directory."""
+    results = load_results(Path(out_dir))
+    figures = results.root / "figures"
+    figures.mkdir(exist_ok=True)
+    bar_charts = {metric: _bar_chart(results, metric, figures) for metric in results.metrics}
+    shown = scatter_method(results)
+    scatter = _scatter_figure(results, shown, figures)
+    page = _html(results, bar_charts, shown, scatter)
+    path = results.root / "report.html"
+    _atomic_write(path, page.encode("utf-8"))
+    return path
+
+
+def load_results(out_dir: Path) -> BenchmarkResults:
+    """Read and check a benchmark output directory; :class:`DataError` if it is missing or incomplete."""
+    if not out_dir.is_dir():
+        raise DataError(
+            f"benchmark output directory {out_dir} does not exist; run `biojepa benchmark --out DIR`"
+        )
+    summary = _read_json(out_dir / "results.json")
+    missing = [key for key in _REQUIRED_KEYS if key not in summary]
+    if missing:
+        raise DataError(f"{out_dir / 'results.json'} lacks the key(s) {missing}; rerun the benchmark")
+    methods = list(summary["methods"])
+    if not methods:
+        raise DataError(f"{out_dir / 'results.json'} lists no methods; rerun the benchmark")
+    groups, metrics = _groups_and_metrics(summary["methods"], out_dir)
+    csv = out_dir / "per_perturbation.csv"
+    if not csv.is_file():
+        raise DataError(f"{csv} is missing; the benchmark run did not finish, rerun it")
+    table = pd.read_csv(csv)
+    needed = {"method", "seed", "perturbation", "context"}
+    if not needed <= set(table.columns):
+        raise DataError(
+            f"{csv} lacks the column(s) {sorted(needed - set(table.columns))}; rerun the benchmark"
+        )
+    return BenchmarkResults(out_dir, summary, table, methods, groups, metrics)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether larger values of ``metric`` are better (error metrics such as MSE are not)."""
+    return not metric.startswith(("mse", "mae"))
+
+
+def is_model(method: str) -> bool:
+    """Whether ``method`` is the world model or one of its ablations (not a baseline or the ceiling)."""
+    return method.startswith(MODEL_PREFIX)
+
+
+def scatter_method(results: BenchmarkResults) -> str:
+    """The method whose Δ scatters the report shows: ``biojepa`` if run, else the best non-ceiling method."""
+    if MODEL_PREFIX in results.methods:
+        return MODEL_PREFIX
+    metric = RANKING_METRIC if RANKING_METRIC in results.metrics else results.metrics[0]
+    group = results.groups[0]
+    scored = {m: _stat(results, m, group, metric, "mean") for m in results.methods if m != CEILING}
+    scored = {m: v for m, v in scored.items() if v is not None}
+    if not scored:
+        raise DataError(f"no method other than the ceiling has a {metric} score; nothing to plot")
+    pick = max if higher_is_better(metric) else min
+    return pick(scored, key=scored.__getitem__)
+
+
+def gap_closed(results: BenchmarkResults, method: str, group: str, metric: str) -> float | None:
+    """(method − best baseline) / (ceiling − best baseline) on the group's mean ``metric``; None if undefined.
+
+    The best baseline is the best method that is neither the model nor the ceiling.
+    """
+    value = _stat(results, method, group, metric, "mean")
+    ceiling = _stat(results, CEILING, group, metric, "mean")
+    baselines = [
+        v
+        for m in results.methods
+        if m != CEILING and not is_model(m)
+        for v in [_stat(results, m, group, metric, "mean")]
+        if v is not None
+    ]
+    if value is None or ceiling is None or not baselines or method == CEILING:
+        return None
+    best = max(baselines) if higher_is_better(metric) else min(baselines)
+    if math.isclose(ceiling, best):
+        return None
+    return (value - best) / (ceiling - best)
+
+
+def _groups_and_metrics(methods: dict, out_dir: Path) -> tuple[list[str], list[str]]:
+    groups: list[str] = []
+    metrics: list[str] = []
+    for method, by_group in methods.items():
+        if not isinstance(by_group, dict) or not by_group:
+            raise DataError(f"results.json in {out_dir}: method {method!r} has no per-group results")
+        for group, by_metric in by_group.items():
+            groups += [group] if group not in groups else []
+            for metric, stats in by_metric.items():
+                if not isinstance(stats, dict) or any(k not in stats for k in _STAT_KEYS):
+                    raise DataError(
+                        f"results.json in {out_dir}: {method}/{group}/{metric} lacks one of {_STAT_KEYS}"
+                    )
+                metrics += [metric] if metric not in metrics else []
+    if not metrics:
+        raise DataError(f"results.json in {out_dir} holds no metric values; rerun the benchmark")
+    return groups, metrics
+
+
+def _stat(results: BenchmarkResults, method: str, group: str, metric: str, key: str) -> float | None:
+    value = results.summary["methods"].get(method, {}).get(group, {}).get(metric, {}).get(key)
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def _per_seed(results: BenchmarkResults, method: str, group: str, metric: str) -> list[float]:
+    values = results.summary["methods"].get(method, {}).get(group, {}).get(metric, {}).get("per_seed") or []
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def _colour(method: str) -> tuple[str, str]:
+    """Face colour and hatch: baselines grey, the model blue, its blind ablation light blue and hatched."""
+    if not is_model(method):
+        return _BASELINE_COLOUR, ""
+    return (_ABLATION_COLOUR, "//") if "blind" in method else (_MODEL_COLOUR, "")
+
+
+def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
+    methods = [m for m in results.methods if m != CEILING]
+    fig = Figure(
+        figsize=(max(4.0, 0.55 * len(methods) + 1.5) * len(results.groups), 3.6), layout="constrained"
+    )
+    axes = fig.subplots(1, len(results.groups), sharey=True, squeeze=False)[0]
+    x = np.arange(len(methods))
+    for ax, group in zip(axes, results.groups, strict=True):
+        for i, method in enumerate(methods):
+            mean = _stat(results, method, group, metric, "mean")
+            if mean is None:
+                continue
+            sd = _stat(results, method, group, metric, "sd")
+            face, hatch = _colour(method)
+            ax.bar(i, mean, yerr=sd, color=face, hatch=hatch, edgecolor="#333333", linewidth=0.6, capsize=3)
+            seeds = _per_seed(results, method, group, metric)
+            ax.scatter(np.full(len(seeds), i), seeds, s=7, color="#222222", zorder=3)
+        ceiling = _stat(results, CEILING, group, metric, "mean")
+        if ceiling is not None:
+            ax.axhline(ceiling, color=_CEILING_COLOUR, linestyle="--", linewidth=1.2)
+            ax.text(
+                0.99,
+                ceiling,
+                f"ceiling (split-half) {ceiling:.3g}",
+                transform=ax.get_yaxis_transform(),
+                ha="right",
+                va="bottom",
+                color=_CEILING_COLOUR,
+                fontsize=7,
+            )
+        ax.axhline(0.0, color="#555555", linewidth=0.6)
+        ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
+        n = len(results.summary["groups"].get(group, []))
+        ax.set_title(f"{group} ({n} perturbations)" if n else group, fontsize=9)
+    arrow = "higher is better" if higher_is_better(metric) else "lower is better"
+    axes[0].set_ylabel(f"{metric}\n({arrow})", fontsize=8)
+    name = f"metric_{_slug(metric)}.png"
+    _save(fig, figures / name)
+    return f"figures/{name}"
+
+
+@dataclass(frozen=True)
+class _Extreme:
+    perturbation: str
+    context: str
+    score: float
+    seed: int
+    seed_score: float
+
+
+def _extremes(results: BenchmarkResults, method: str) -> tuple[str, list[_Extreme], list[_Extreme]]:
+    table = results.per_perturbation
+    metric = (
+        RANKING_METRIC
+        if RANKING_METRIC in table.columns
+        else next((m for m in results.metrics if m in table.columns), None)
+    )
+    if metric is None:
+        raise DataError(f"per_perturbation.csv in {results.root} has no metric column; rerun the benchmark")
+    rows = table[(table["method"] == method) & table[metric].notna()]
+    if rows.empty:
+        raise DataError(f"per_perturbation.csv in {results.root} has no {metric} rows for {method!r}")
+    means = rows.groupby(["perturbation", "context"], sort=True)[metric].mean()
+    ordered = means.sort_values(ascending=not higher_is_better(metric), kind="stable")
+    k = min(N_EXTREMES, len(ordered) // 2) or 1
+
+    def extreme(key: tuple[str, str]) -> _Extreme:
+        mine = rows[(rows["perturbation"] == key[0]) & (rows["context"] == key[1])].sort_values("seed")
+        first = mine.iloc[0]
+        return _Extreme(
+            str(key[0]), str(key[1]), float(ordered[key]), int(first["seed"]), float(first[metric])
+        )
+
+    best = [extreme(key) for key in ordered.index[:k]]
+    worst = [extreme(key) for key in ordered.index[::-1][:k]]
+    return metric, best, worst
+
+
+def _load_deltas(results: BenchmarkResults, method: str, seed: int) -> dict[str, np.ndarray]:
+    path = results.root / "deltas" / f"{method}__seed{seed}.npz"
+    if not path.is_file():
+        raise DataError(f"{path} is missing; the benchmark run did not finish, rerun it")
+    with np.load(path, allow_pickle=False) as data:
+        needed = ("predicted", "observed", "perturbations", "contexts", "genes")
+        if any(key not in data for key in needed):
+            raise DataError(f"{path} lacks one of the arrays {needed}; rerun the benchmark")
+        return {key: data[key] for key in needed}
+
+
+def _scatter_figure(results: BenchmarkResults, method: str, figures: Path) -> dict:
+    metric, best, worst = _extremes(results, method)
+    panels = [("best", e) for e in best] + [("worst", e) for e in worst]
+    fig = Figure(figsize=(3.2 * len(best), 3.3 * 2), layout="constrained")
+    axes = fig.subplots(2, len(best), squeeze=False)
+    cache: dict[int, dict[str, np.ndarray]] = {}
+    for ax, (label, e) in zip(axes.ravel(), panels, strict=True):
+        deltas = cache.setdefault(e.seed, _load_deltas(results, method, e.seed))
+        hit = np.flatnonzero(
+            (deltas["perturbations"].astype(str) == e.perturbation)
+            & (deltas["contexts"].astype(str) == e.context)
+        )
+        if hit.size != 1:
+            raise DataError(
+                f"deltas/{method}__seed{e.seed}.npz has {hit.size} rows for {e.perturbation!r} in "
+                f"{e.context!r}; expected one, rerun the benchmark"
+            )
+        observed, predicted = deltas["observed"][hit[0]], deltas["predicted"][hit[0]]
+        targeted = np.isin(deltas["genes"].astype(str), split_perturbation(e.perturbation))
+        ax.scatter(
+            observed[~targeted], predicted[~targeted], s=6, color=_MODEL_COLOUR, alpha=0.6, linewidths=0
+        )
+        if targeted.any():
+            ax.scatter(
+                observed[targeted], predicted[targeted], s=22, color=_CEILING_COLOUR, label="targeted gene"
+            )
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+        bound = float(np.abs(np.concatenate([observed, predicted])).max()) * 1.05 or 1.0
+        ax.plot([-bound, bound], [-bound, bound], color="#555555", linestyle="--", linewidth=0.8)
+        ax.set_xlim(-bound, bound)
+        ax.set_ylim(-bound, bound)
+        ax.set_aspect("equal")
+        ax.set_title(
+            f"{label}: {e.perturbation} ({e.context}), seed {e.seed}\n{metric} {e.seed_score:.2f}", fontsize=8
+        )
+        ax.set_xlabel("observed Δ", fontsize=8)
+        ax.set_ylabel("predicted Δ", fontsize=8)
+    name = f"scatter_{_slug(method)}.png"
+    _save(fig, figures / name)
+    return {"path": f"figures/{name}", "metric": metric, "best": best, "worst": worst}
+
+
+def _format_cell(results: BenchmarkResults, method: str, group: str, metric: str) -> str:
+    mean = _stat(results, method, group, metric, "mean")
+    if mean is None:
+        return "–"
+    sd = _stat(results, method, group, metric, "sd")
+    median = _stat(results, method, group, metric, "median")
+    text = f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+    if median is not None:
+        text += f'<br><span class="median">median {median:.3f}</span>'
+    return text
+
+
+def _best_method(results: BenchmarkResults, group: str, metric: str) -> str | None:
+    scored = {m: _stat(results, m, group, metric, "mean") for m in results.methods if m != CEILING}
+    scored = {m: v for m, v in scored.items() if v is not None}
+    if not scored:
+        return None
+    pick = max if higher_is_better(metric) else min
+    return pick(scored, key=scored.__getitem__)
+
+
+def _table(results: BenchmarkResults, group: str) -> str:
+    gap_metric = RANKING_METRIC if RANKING_METRIC in results.metrics else results.metrics[0]
+    best = {metric: _best_method(results, group, metric) for metric in results.metrics}
+    head = "".join(
+        f"<th>{html.escape(m)} {'↑' if higher_is_better(m) else '↓'}</th>" for m in results.metrics
+    )
+    rows = []
+    for method in results.methods:
+        kind = "ceiling" if method == CEILING else "model" if is_model(method) else "baseline"
+        cells = []
+        for metric in results.metrics:
+            marked = best[metric] == method
+            content = _format_cell(results, method, group, metric)
+            cells.append(f'<td class="best">{content} ★</td>' if marked else f"<td>{content}</td>")
+        gap = gap_closed(results, method, group, gap_metric)
+        cells.append(f"<td>{gap:.2f}</td>" if gap is not None else "<td>–</td>")
+        rows.append(f'<tr class="{kind}"><th>{html.escape(method)}</th>{"".join(cells)}</tr>')
+    return (
+        f"<table><thead><tr><th>method</th>{head}<th>gap closed ({html.escape(gap_metric)})</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _html(results: BenchmarkResults, bar_charts: dict[str, str], shown: str, scatter: dict) -> str:
+    s = results.summary
+    esc = html.escape
+    seeds = ", ".join(str(v) for v in s["seeds"])
+    group_sizes = ", ".join(f"{esc(g)}: {len(s['groups'].get(g, []))}" for g in results.groups)
+    tables = "".join(f"<h3>{esc(g)}</h3>{_table(results, g)}" for g in results.groups)
+    charts = "".join(
+        f'<figure><img src="{esc(path)}" alt="{esc(metric)} by method"><figcaption>{esc(metric)}</figcaption>'
+        "</figure>"
+        for metric, path in bar_charts.items()
+    )
+    definitions = "".join(
+        f"<dt>{esc(m)}</dt><dd>{esc(_DEFINITIONS.get(m, 'see biojepa.eval.metrics'))}</dd>"
+        for m in results.metrics
+    )
+
+    def listed(items: list[_Extreme]) -> str:
+        return ", ".join(f"{esc(e.perturbation)} ({esc(e.context)}) {e.score:.2f}" for e in items)
+
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>biojepa benchmark: {esc(str(s["dataset"]))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85em; margin-bottom: 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: right; }}
+thead th {{ background: #f0f0f0; }}
+tbody th {{ text-align: left; }}
+tr.model th {{ color: {_MODEL_COLOUR}; }}
+tr.ceiling {{ color: {_CEILING_COLOUR}; font-style: italic; }}
+td.best {{ font-weight: bold; background: #eef5fb; }}
+.median {{ color: #777; font-size: 0.85em; }}
+figure {{ display: inline-block; margin: 0.5em; }}
+img {{ max-width: 100%; }}
+dt {{ font-weight: bold; margin-top: 0.4em; }}
+</style></head><body>
+<h1>Benchmark: {esc(str(s["dataset"]))}</h1>
+<p>Split <b>{esc(str(s["split"]))}</b>; seeds {esc(seeds)}; perturbations per group: {group_sizes}.
+Every value is the mean ± sd over seeds of the per-seed mean over the group's test perturbations.</p>
+<h2>Results</h2>
+<p>★ marks the best method other than the ceiling in each column. Baselines are grey, the model blue,
+the ceiling (split-half technical duplicate of the truth) red.</p>
+{tables}
+<h2>Metrics by method</h2>
+<p>Bars: mean over seeds, error bars ± sd, dots the individual seeds; dashed line: the ceiling.</p>
+{charts}
+<h2>Predicted vs observed Δ: {esc(shown)}</h2>
+<p>Ranked by {esc(scatter["metric"])} averaged over seeds. Best: {listed(scatter["best"])}.
+Worst: {listed(scatter["worst"])}. Each panel shows the first seed in which the perturbation was tested;
+targeted genes (excluded from the scores) are red.</p>
+<figure><img src="{esc(scatter["path"])}" alt="predicted versus observed delta"></figure>
+<h2>Definitions</h2>
+<p>Δ is the pseudobulk effect: mean log-normalised expression of a perturbation minus the control mean of
+the same context. <b>Gap closed</b> = (method − best baseline) / (ceiling − best baseline) on the group's
+mean {esc(RANKING_METRIC)}, the best baseline being the best method that is neither the model nor the
+ceiling.</p>
+<dl>{definitions}</dl>
+</body></html>
+"""
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run `biojepa benchmark --out {path.parent}` first")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path} is not valid JSON ({error}); rerun the benchmark") from error
+    if not isinstance(data, dict):
+        raise DataError(f"{path} does not hold a JSON object; rerun the benchmark")
+    return data
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    _atomic_write(path, buffer.getvalue())
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

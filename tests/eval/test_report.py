@@ -1,0 +1,169 @@
+"""The HTML/PNG benchmark report, built from a small fake benchmark output directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from biojepa.errors import DataError
+from biojepa.eval.report import gap_closed, load_results, scatter_method, write_report
+
+METHODS = ["no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior", "ceiling"]
+METRICS = [
+    "pearson_delta",
+    "pearson_delta_top20",
+    "mse_top20",
+    "direction_acc_top20",
+    "r2_delta",
+    "discrimination",
+    "de_overlap",
+]
+SEEDS = [1, 2]
+GENES = ["A", "B", "C", "G1", "G2", "G3", "G4", "G5"]
+PERTURBATIONS = ["A", "B", "C", "A+B"]
+STRONG = ["A", "A+B"]
+# Mean Pearson Δ of each method, so the expected ordering is known: ceiling > linear > train_mean > ...
+LEVEL = {
+    "no_change": 0.0,
+    "train_mean": 0.4,
+    "additive": 0.3,
+    "linear": 0.5,
+    "ridge_prior": 0.35,
+    "knn_prior": 0.2,
+    "ceiling": 0.9,
+    "biojepa": 0.6,
+    "biojepa_blind": 0.1,
+}
+
+
+def _stats(values: list[float]) -> dict:
+    return {
+        "mean": float(np.mean(values)),
+        "sd": float(np.std(values, ddof=1)),
+        "median": float(np.median(values)),
+        "per_seed": values,
+    }
+
+
+def _fake_benchmark(root, methods=METHODS) -> None:
+    """A benchmark output dir in the documented format, with scores derived from LEVEL."""
+    rng = np.random.default_rng(0)
+    rows, summary = [], {}
+    for method in methods:
+        for seed in SEEDS:
+            observed = rng.normal(size=(len(PERTURBATIONS), len(GENES))).astype(np.float32)
+            noise = rng.normal(size=observed.shape).astype(np.float32)
+            predicted = LEVEL[method] * observed + (1 - LEVEL[method]) * noise
+            root.joinpath("deltas").mkdir(parents=True, exist_ok=True)
+            np.savez(
+                root / "deltas" / f"{method}__seed{seed}.npz",
+                predicted=predicted,
+                observed=observed,
+                perturbations=np.array(PERTURBATIONS),
+                contexts=np.array(["THP-1"] * len(PERTURBATIONS)),
+                genes=np.array(GENES),
+                strong=np.isin(PERTURBATIONS, STRONG),
+            )
+            for i, pert in enumerate(PERTURBATIONS):
+                score = LEVEL[method] + 0.05 * i + 0.01 * seed
+                row = {
+                    "method": method,
+                    "seed": seed,
+                    "perturbation": pert,
+                    "context": "THP-1",
+                    "group": "strong" if pert in STRONG else "all",
+                }
+                row.update({m: (1 - score if m.startswith("mse") else score) for m in METRICS})
+                rows.append(row)
+        summary[method] = {
+            group: {
+                m: _stats(
+                    [
+                        (1 - LEVEL[method] if m.startswith("mse") else LEVEL[method])
+                        + 0.01 * s
+                        + (0.1 if group == "strong" else 0.0)
+                        for s in SEEDS
+                    ]
+                )
+                for m in METRICS
+            }
+            for group in ("all", "strong")
+        }
+    results = {
+        "dataset": "papalexi2021 <test>",
+        "split": "unseen_perturbation",
+        "seeds": SEEDS,
+        "groups": {"all": PERTURBATIONS, "strong": STRONG},
+        "methods": summary,
+    }
+    root.joinpath("results.json").write_text(json.dumps(results))
+    pd.DataFrame(rows).to_csv(root / "per_perturbation.csv", index=False)
+
+
+def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(tmp_path):
+    _fake_benchmark(tmp_path)
+    path = write_report(tmp_path)
+    assert path == tmp_path / "report.html"
+    page = path.read_text()
+    for name in METHODS + METRICS:
+        assert f">{name}" in page
+    assert "papalexi2021 &lt;test&gt;" in page and "<test>" not in page
+    assert "unseen_perturbation" in page and "1, 2" in page
+
+    pngs = sorted((tmp_path / "figures").glob("*.png"))
+    assert len(pngs) == len(METRICS) + 1
+    for png in pngs:
+        image = imread(png)
+        assert image.ndim == 3 and min(image.shape[:2]) > 100
+        assert f'src="figures/{png.name}"' in page
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_best_non_ceiling_value_is_marked_and_gap_closed_is_computed(tmp_path):
+    _fake_benchmark(tmp_path, [*METHODS, "biojepa", "biojepa_blind"])
+    write_report(tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    results = load_results(tmp_path)
+    # biojepa (0.6) beats every baseline but not the ceiling; the best baseline is linear (0.5).
+    assert gap_closed(results, "biojepa", "all", "pearson_delta") == pytest.approx((0.6 - 0.5) / (0.9 - 0.5))
+    assert gap_closed(results, "linear", "all", "pearson_delta") == pytest.approx(0.0)
+    assert gap_closed(results, "ceiling", "all", "pearson_delta") is None
+    biojepa_row = page.split('<tr class="model"><th>biojepa</th>')[1].split("</tr>")[0]
+    assert biojepa_row.count("★") == len(METRICS)
+    ceiling_row = page.split('<tr class="ceiling"><th>ceiling</th>')[1].split("</tr>")[0]
+    assert "★" not in ceiling_row
+    assert scatter_method(results) == "biojepa"
+    assert (tmp_path / "figures" / "scatter_biojepa.png").is_file()
+
+
+def test_scatter_uses_the_best_baseline_without_the_model(tmp_path):
+    _fake_benchmark(tmp_path)
+    assert scatter_method(load_results(tmp_path)) == "linear"
+    # mse is lower-is-better: its best marker goes to the lowest error (linear), not the highest.
+    page = (write_report(tmp_path)).read_text()
+    linear_row = page.split("<th>linear</th>")[1].split("</tr>")[0]
+    assert linear_row.count("★") == len(METRICS)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda root: shutil.rmtree(root), "does not exist"),
+        (lambda root: (root / "results.json").unlink(), "results.json is missing"),
+        (lambda root: (root / "results.json").write_text("{not json"), "not valid JSON"),
+        (lambda root: (root / "results.json").write_text('{"dataset": "x"}'), "lacks the key"),
+        (lambda root: (root / "per_perturbation.csv").unlink(), "per_perturbation.csv is missing"),
+        (lambda root: (root / "deltas" / "linear__seed1.npz").unlink(), "linear__seed1.npz is missing"),
+    ],
+)
+def test_missing_or_incomplete_results_are_a_clear_error(tmp_path, damage, message):
+    root = tmp_path / "bench"
+    _fake_benchmark(root)
+    damage(root)
+    with pytest.raises(DataError, match=message):
+        write_report(root)
