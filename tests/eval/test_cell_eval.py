@@ -24,10 +24,13 @@ import scanpy as sc
 
 from biojepa.data.schema import CONTROL, UNS_KEY, Condition
 from biojepa.errors import DataError
-from biojepa.eval.cell_eval import export_prediction, shift_to_mean
+from biojepa.eval.cell_eval import PERT_COL, condition_labels, export_prediction, shift_to_mean
+from biojepa.eval.metrics import pearson_delta, score_predictions
+from biojepa.eval.pseudobulk import pseudobulk_deltas
 
 GENES = [f"G{i}" for i in range(30)]
-PERTURBATIONS = ["PA", "PB", "PC", "PD"]
+# G0 is a measured gene that its perturbation knocks down; the others target unmeasured genes.
+PERTURBATIONS = ["PA", "PB", "PC", "G0"]
 
 
 def _prepared(contexts: tuple[str, ...] = ("ctx",), seed: int = 0) -> ad.AnnData:
@@ -38,9 +41,12 @@ def _prepared(contexts: tuple[str, ...] = ("ctx",), seed: int = 0) -> ad.AnnData
     for context in contexts:
         for label, n in [(CONTROL, 50)] + [(p, 15) for p in PERTURBATIONS]:
             effect = np.ones(len(GENES)) if label == CONTROL else rng.lognormal(0.0, 0.6, size=len(GENES))
+            effect[np.isin(GENES, [label])] = 0.05
             blocks.append(rng.poisson(base * effect, size=(n, len(GENES))))
             obs += [(label, context)] * n
     frame = pd.DataFrame(obs, columns=["perturbation", "context"])
+    frame["perturbation_type"] = np.where(frame["perturbation"] == CONTROL, "control", "crispr_ko")
+    frame["dose"], frame["time"], frame["batch"] = 0.0, np.nan, "b1"
     frame.index = [f"cell{i}" for i in range(len(frame))]
     adata = ad.AnnData(X=np.vstack(blocks).astype(np.float32), obs=frame, var=pd.DataFrame(index=GENES))
     sc.pp.normalize_total(adata, target_sum=1e4)
@@ -50,22 +56,11 @@ def _prepared(contexts: tuple[str, ...] = ("ctx",), seed: int = 0) -> ad.AnnData
 
 
 def _observed_deltas(adata: ad.AnnData, conditions: list[Condition]) -> np.ndarray:
-    labels = adata.obs["perturbation"].to_numpy()
-    contexts = adata.obs["context"].to_numpy()
-    x = np.asarray(adata.X, dtype=np.float64)
-    rows = []
-    for c in conditions:
-        control = x[(labels == CONTROL) & (contexts == c.context)].mean(axis=0)
-        rows.append(x[(labels == c.perturbation) & (contexts == c.context)].mean(axis=0) - control)
-    return np.array(rows)
+    return pseudobulk_deltas(adata, conditions, de=False).deltas
 
 
 def _conditions(contexts: tuple[str, ...] = ("ctx",)) -> list[Condition]:
     return [Condition(p, ctx) for ctx in contexts for p in PERTURBATIONS]
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def test_export_matches_cell_eval_layout_and_predicted_pseudobulk(tmp_path):
@@ -82,7 +77,7 @@ def test_export_matches_cell_eval_layout_and_predicted_pseudobulk(tmp_path):
     real, pred = ad.read_h5ad(real_path), ad.read_h5ad(pred_path)
     assert list(real.var_names) == GENES and list(pred.var_names) == GENES
     assert real.n_obs == adata.n_obs
-    group = ["perturbation", "context"]
+    group = [PERT_COL, "context"]
     assert real.obs.groupby(group).size().to_dict() == pred.obs.groupby(group).size().to_dict()
     assert pred.X.min() >= 0
 
@@ -103,9 +98,9 @@ def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
 
     adata = _prepared()
     conditions = _conditions()
-    observed = _observed_deltas(adata, conditions)
-    noise = np.random.default_rng(1).normal(0.0, 0.3, size=observed.shape)
-    predicted = observed + noise
+    truth = pseudobulk_deltas(adata, conditions, de=False)
+    noise = np.random.default_rng(1).normal(0.0, 0.3, size=truth.deltas.shape)
+    predicted = truth.deltas + noise
     real_path, pred_path = export_prediction(
         tmp_path / "export",
         method="ridge_prior",
@@ -119,7 +114,7 @@ def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
         adata_pred=str(pred_path),
         adata_real=str(real_path),
         control_pert=CONTROL,
-        pert_col="perturbation",
+        pert_col=PERT_COL,
         num_threads=1,
         outdir=str(tmp_path / "cell_eval"),
         skip_de=True,
@@ -127,12 +122,40 @@ def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
     results, _ = evaluator.compute(profile="anndata", skip_metrics=others, write_csv=False)
     theirs = dict(zip(results["perturbation"].to_list(), results["pearson_delta"].to_list(), strict=True))
 
-    ours = {c.perturbation: _pearson(predicted[i], observed[i]) for i, c in enumerate(conditions)}
+    scores = score_predictions(predicted, conditions, truth.genes, truth, metrics=["pearson_delta"])
+    ours = dict(zip(scores["perturbation"], scores["pearson_delta"], strict=True))
     assert set(theirs) == set(PERTURBATIONS)
-    for label in PERTURBATIONS:
+    for label in ["PA", "PB", "PC"]:  # target not measured: the definitions coincide
         assert theirs[label] == pytest.approx(ours[label], abs=1e-5)
-    # The check has teeth: the four perturbations score differently and far from 1.
+    # The check has teeth: the perturbations score differently and far from 1.
     assert max(ours.values()) < 0.999 and np.ptp(list(ours.values())) > 1e-3
+    # G0 targets a measured gene: cell-eval keeps it, ours drops it. With the target kept, ours matches.
+    g0 = PERTURBATIONS.index("G0")
+    kept = pearson_delta(predicted[g0], truth.deltas[g0], truth.genes, targets=())
+    assert theirs["G0"] == pytest.approx(kept, abs=1e-5)
+    assert abs(theirs["G0"] - ours["G0"]) > 1e-3
+
+
+def test_doses_of_one_compound_get_distinct_condition_labels(tmp_path):
+    adata = _prepared()
+    obs = adata.obs
+    for label, dose in [("PA", 10.0), ("PB", 100.0)]:
+        rows = obs["perturbation"] == label
+        obs.loc[rows, ["perturbation_type", "dose", "time"]] = ["compound", dose, 24.0]
+    obs["perturbation"] = obs["perturbation"].replace({"PA": "drugX", "PB": "drugX"})
+    conditions = [Condition("drugX", "ctx", "compound", dose, 24.0) for dose in (10.0, 100.0)]
+    assert condition_labels(conditions) == ["drugX_10nM_24h", "drugX_100nM_24h"]
+    assert condition_labels([Condition("drugX", "ctx", "compound", 10.0)]) == ["drugX"]
+
+    predicted = np.full((2, len(GENES)), 0.1)
+    real_path, pred_path = export_prediction(
+        tmp_path, method="m", seed=0, real=adata, conditions=conditions, predicted_deltas=predicted
+    )
+    real, pred = ad.read_h5ad(real_path), ad.read_h5ad(pred_path)
+    counts = real.obs[PERT_COL].value_counts().to_dict()
+    assert counts == {CONTROL: 50, "drugX_10nM_24h": 15, "drugX_100nM_24h": 15}
+    assert pred.obs[PERT_COL].value_counts().to_dict() == counts
+    np.testing.assert_allclose(_observed_deltas(pred, conditions), predicted, atol=1e-5)
 
 
 def test_negative_predicted_means_are_floored_and_counted(tmp_path):
@@ -171,6 +194,7 @@ def test_shift_to_mean_rejects_negative_input():
         (lambda a, c, d: (a, [*c[:-1], Condition("PZ", "ctx")], d), "no cells"),
         (lambda a, c, d: (a, [*c[:-1], Condition("PA", "other")], d), "no control cells"),
         (lambda a, c, d: (a, [*c[:-1], c[0]], d), "duplicates"),
+        (lambda a, c, d: (a, [Condition(CONTROL, "ctx"), *c[1:]], d), "include 'control'"),
         (lambda a, c, d: (a, [], d[:0]), "no conditions"),
     ],
 )

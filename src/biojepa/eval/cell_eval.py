@@ -8,10 +8,11 @@ For one method and seed, :func:`export_prediction` writes
   cell of the same context shifted by the predicted Δ; the real control cells are copied unchanged (so
   cell-eval's predicted effects are taken against the measured controls, cell-eval issue #196).
 
-Both files share ``var_names`` and the obs columns ``perturbation`` (control label ``"control"``) and
-``context``. Score them with::
+Both files share ``var_names`` and obs: the canonical columns plus ``condition``, cell-eval's
+perturbation column (the perturbation label, with dose and time appended where one perturbation is
+evaluated at several, see :func:`condition_labels`; control label ``"control"``). Score them with::
 
-    cell-eval run -ar X_real.h5ad -ap X_pred.h5ad --pert-col perturbation --control-pert control
+    cell-eval run -ar X_real.h5ad -ap X_pred.h5ad --pert-col condition --control-pert control
 
 adding ``--celltype-col context`` when the data holds more than one context (labels repeat across
 contexts). The shift is mean-preserving: each group's predicted pseudobulk equals the context's control
@@ -35,8 +36,9 @@ import scipy.sparse
 
 from biojepa.data.schema import CONTROL, UNS_KEY, Condition
 from biojepa.errors import DataError
+from biojepa.eval.pseudobulk import cell_conditions, check_log_normalised, condition_key
 
-PERT_COL = "perturbation"
+PERT_COL = "condition"
 CONTEXT_COL = "context"
 # cell-eval rejects decimal data whose maximum reaches this value (utils.guess_is_lognorm).
 _LOG1P_MAX = 15.0
@@ -57,64 +59,63 @@ def export_prediction(
 
     ``real`` is prepared (log-normalised) data holding at least the test cells of ``conditions`` and the
     control cells of their contexts; ``predicted_deltas[i]`` is the predicted pseudobulk Δ of
-    ``conditions[i]`` over ``real.var_names``. Returns ``(real_path, pred_path)``.
+    ``conditions[i]`` over ``real.var_names``. Control cells for the predicted groups are drawn with a
+    generator seeded by ``seed``. Returns ``(real_path, pred_path)``.
     """
     if not _SAFE_NAME.match(method):
         raise DataError(f"method name {method!r} is not usable in a file name; use letters, digits, _ . -")
-    _check_real(real)
-    deltas = _check_deltas(predicted_deltas, conditions, real)
-    labels = real.obs[PERT_COL].astype(str).to_numpy()
+    check_log_normalised(real)
+    if not real.var_names.is_unique:
+        raise DataError("real data has duplicate gene names; make var_names unique first")
+    deltas = _check_deltas(predicted_deltas, conditions, real.n_vars)
+    labels = condition_labels(conditions)
+    codes, cell_conds = cell_conditions(real)
+    code_of = {condition_key(c): code for code, c in enumerate(cell_conds) if c is not None}
+    is_control = (real.obs["perturbation"].astype(str) == CONTROL).to_numpy()
     contexts = real.obs[CONTEXT_COL].astype(str).to_numpy()
 
     rng = np.random.default_rng(seed)
-    real_rows: list[np.ndarray] = []
+    real_parts: list[tuple[np.ndarray, str]] = []
     pred_blocks: list[np.ndarray] = []
-    pred_obs: list[pd.DataFrame] = []
     floored = 0
     for context in dict.fromkeys(c.context for c in conditions):
-        control_rows = np.flatnonzero((labels == CONTROL) & (contexts == context))
+        control_rows = np.flatnonzero(is_control & (contexts == context))
         if control_rows.size == 0:
             raise DataError(
                 f"context {context!r} has no control cells in the real data; pass the control cells of "
                 "every evaluated context"
             )
-        controls = _dense(real.X[control_rows]).astype(np.float64)
+        controls = _dense(real.X[control_rows])
         _check_expression(controls)
         control_mean = controls.mean(axis=0)
-        real_rows.append(control_rows)
+        real_parts.append((control_rows, CONTROL))
         pred_blocks.append(controls)
-        pred_obs.append(_obs(real, control_rows))
         for i, condition in enumerate(conditions):
             if condition.context != context:
                 continue
-            rows = np.flatnonzero((labels == condition.perturbation) & (contexts == context))
+            code = code_of.get(condition_key(condition))
+            rows = np.flatnonzero(codes == code) if code is not None else np.zeros(0, dtype=int)
             if rows.size == 0:
                 raise DataError(
-                    f"condition {condition.perturbation!r} in context {context!r} has no cells in the real "
-                    "data; export only conditions that were measured"
+                    f"condition {condition.perturbation!r} in context {context!r} (dose {condition.dose}, "
+                    f"time {condition.time}) has no cells in the real data; export only measured conditions"
                 )
             picked = rng.choice(control_rows.size, size=rows.size, replace=rows.size > control_rows.size)
             target = control_mean + deltas[i]
             floored += int((target < 0).sum())
             pred_blocks.append(shift_to_mean(controls[picked], np.maximum(target, 0.0)))
-            real_rows.append(rows)
-            pred_obs.append(_obs(real, rows))
+            real_parts.append((rows, labels[i]))
 
-    order = np.concatenate(real_rows)
-    real_x = _dense(real.X[order]).astype(np.float32)
+    order = np.concatenate([rows for rows, _ in real_parts])
+    real_x = _dense(real.X[order])
     _check_expression(real_x)
-    real_out = ad.AnnData(
-        X=real_x,
-        obs=_obs(real, order),
-        var=pd.DataFrame(index=real.var_names.astype(str)),
-    )
-    pred_frame = pd.concat(pred_obs)
-    pred_frame.index = [f"pred_{k}" for k in range(len(pred_frame))]
-    pred_out = ad.AnnData(
-        X=np.vstack(pred_blocks).astype(np.float32),
-        obs=pred_frame,
-        var=pd.DataFrame(index=real.var_names.astype(str)),
-    )
+    obs = real.obs.iloc[order][[c for c in _KEPT_OBS if c in real.obs.columns]].copy()
+    obs[PERT_COL] = np.concatenate([np.full(rows.size, label, dtype=object) for rows, label in real_parts])
+    var = pd.DataFrame(index=real.var_names.astype(str))
+    real_out = ad.AnnData(X=real_x.astype(np.float32), obs=obs, var=var)
+    pred_obs = obs.copy()
+    pred_obs.index = [f"pred_{k}" for k in range(len(pred_obs))]
+    pred_out = ad.AnnData(X=np.vstack(pred_blocks).astype(np.float32), obs=pred_obs, var=var.copy())
     info = {"method": method, "seed": int(seed), "pert_col": PERT_COL, "control_pert": CONTROL}
     real_out.uns[UNS_KEY] = dict(info, log_normalised=True)
     pred_out.uns[UNS_KEY] = dict(info, log_normalised=True, floored_entries=floored)
@@ -126,6 +127,27 @@ def export_prediction(
     _write_h5ad(real_out, real_path)
     _write_h5ad(pred_out, pred_path)
     return real_path, pred_path
+
+
+def condition_labels(conditions: Sequence[Condition]) -> list[str]:
+    """The ``condition`` label of each condition in the exported files.
+
+    It is the perturbation, with dose (nM) and time (h) appended where one perturbation is evaluated at
+    several doses or times in a context (``"drugX_100nM_24h"``), so each label names one cell group.
+    """
+    per_group: dict[tuple[str, str], int] = {}
+    for c in conditions:
+        per_group[(c.perturbation, c.context)] = per_group.get((c.perturbation, c.context), 0) + 1
+    labels = []
+    for c in conditions:
+        label = c.perturbation
+        if per_group[(c.perturbation, c.context)] > 1:
+            label += f"_{c.dose:g}nM" + ("" if np.isnan(c.time) else f"_{c.time:g}h")
+        labels.append(label)
+    seen = [(label, c.context) for label, c in zip(labels, conditions, strict=True)]
+    if len(set(seen)) != len(seen):
+        raise DataError("conditions contain duplicates; each condition must appear once")
+    return labels
 
 
 def shift_to_mean(cells: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -156,16 +178,13 @@ def shift_to_mean(cells: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.maximum(x + shift[None, :], 0.0)
 
 
-def _check_deltas(deltas: np.ndarray, conditions: Sequence[Condition], real: ad.AnnData) -> np.ndarray:
+def _check_deltas(deltas: np.ndarray, conditions: Sequence[Condition], n_genes: int) -> np.ndarray:
     if not conditions:
         raise DataError("no conditions to export; pass the evaluated test conditions")
-    keys = [(c.perturbation, c.context) for c in conditions]
-    if len(set(keys)) != len(keys):
-        raise DataError("conditions contain duplicates; each (perturbation, context) must appear once")
     if any(c.is_control for c in conditions):
         raise DataError("conditions include 'control'; control cells are exported automatically")
     array = np.asarray(deltas)
-    expected = (len(conditions), real.n_vars)
+    expected = (len(conditions), n_genes)
     if array.shape != expected:
         raise DataError(
             f"predicted_deltas has shape {array.shape}, expected {expected} "
@@ -174,19 +193,6 @@ def _check_deltas(deltas: np.ndarray, conditions: Sequence[Condition], real: ad.
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise DataError("predicted_deltas contains NaN, infinite or non-numeric values")
     return array.astype(np.float64)
-
-
-def _check_real(real: ad.AnnData) -> None:
-    missing = [c for c in (PERT_COL, CONTEXT_COL) if c not in real.obs.columns]
-    if missing:
-        raise DataError(f"real data lacks obs column(s) {missing}; convert it to the canonical schema first")
-    if not real.var_names.is_unique:
-        raise DataError("real data has duplicate gene names; make var_names unique first")
-    if not real.uns.get(UNS_KEY, {}).get("log_normalised", False):
-        raise DataError(
-            "real data is not marked log-normalised (uns['biojepa']['log_normalised']); prepare it with "
-            "biojepa.data.preprocess.prepare before exporting"
-        )
 
 
 def _check_expression(expression: np.ndarray) -> None:
@@ -200,15 +206,7 @@ def _check_expression(expression: np.ndarray) -> None:
 
 
 def _dense(matrix) -> np.ndarray:
-    return matrix.toarray() if scipy.sparse.issparse(matrix) else np.asarray(matrix)
-
-
-def _obs(real: ad.AnnData, rows: np.ndarray) -> pd.DataFrame:
-    columns = [c for c in _KEPT_OBS if c in real.obs.columns]
-    frame = real.obs.iloc[rows][columns].copy()
-    for column in (PERT_COL, CONTEXT_COL):
-        frame[column] = frame[column].astype(str)
-    return frame
+    return np.asarray(matrix.toarray() if scipy.sparse.issparse(matrix) else matrix, dtype=np.float64)
 
 
 def _write_h5ad(adata: ad.AnnData, path: Path) -> None:
