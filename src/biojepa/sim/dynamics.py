@@ -1,0 +1,108 @@
+"""Hill-type regulatory dynamics, vectorised over many cell states at once.
+
+Each row of a state matrix is one cell state (a condition variant in a context). A gene's level
+follows ``dx/dt = λ · (m · production(x · a) − x)``: ``m`` scales its transcription (CRISPRi/a, the
+residual transcript after a knockout), ``a`` scales its regulatory activity (0 after a knockout,
+``1 − inhibition`` under a compound). Steady states come from damped fixed-point iteration; time
+courses from explicit Euler steps starting at the unperturbed steady state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from biojepa.errors import DataError
+from biojepa.sim.config import DynamicsConfig
+from biojepa.sim.grn import Network
+
+_ROW_BLOCK = 512
+
+
+class Dynamics:
+    """Production function and solvers for one network."""
+
+    def __init__(self, network: Network, cfg: DynamicsConfig) -> None:
+        self.network = network
+        self.cfg = cfg
+        n_edges, n_terms, n_genes = len(network.edge_term), len(network.term_target), network.n_genes
+        ones_e = np.ones(n_edges)
+        self._edge_to_term = sp.csr_matrix(
+            (ones_e, (network.edge_term, np.arange(n_edges))), (n_terms, n_edges)
+        )
+        self._term_to_gene = sp.csr_matrix(
+            (network.term_weight, (network.term_target, np.arange(n_terms))), (n_genes, n_terms)
+        )
+        self._k = network.edge_k
+        self._hill = network.edge_hill
+        self._repress = network.edge_sign < 0
+        self.rate = network.degradation * cfg.degradation_median_per_h
+
+    def production(self, effective: np.ndarray, basal: np.ndarray) -> np.ndarray:
+        """Production rate of every gene given the effective (activity-scaled) levels of its regulators."""
+        ratio = (np.maximum(effective[:, self.network.edge_source], 0.0) / self._k) ** self._hill
+        hill = np.where(self._repress, 1.0, ratio) / (1.0 + ratio)
+        log_terms = (self._edge_to_term @ np.log(np.maximum(hill, 1e-300)).T).T
+        return basal + (self._term_to_gene @ np.exp(log_terms).T).T
+
+    def steady_state(
+        self, basal: np.ndarray, mrna: np.ndarray, activity: np.ndarray, start: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Fixed point ``x = m · production(x · a)`` for each row, by damped iteration on unconverged rows."""
+        out = np.empty_like(mrna, dtype=float)
+        init = mrna * basal if start is None else np.broadcast_to(start, mrna.shape)
+        for lo in range(0, len(mrna), _ROW_BLOCK):
+            rows = slice(lo, lo + _ROW_BLOCK)
+            out[rows] = self._solve_block(
+                basal[rows], mrna[rows], activity[rows], np.array(init[rows], float)
+            )
+        return out
+
+    def _solve_block(
+        self, basal: np.ndarray, mrna: np.ndarray, activity: np.ndarray, x: np.ndarray
+    ) -> np.ndarray:
+        active = np.arange(len(x))
+        for _ in range(self.cfg.max_iterations):
+            target = mrna[active] * self.production(x[active] * activity[active], basal[active])
+            step = self.cfg.damping * (target - x[active])
+            x[active] += step
+            change = np.max(np.abs(step) / (np.abs(x[active]) + 1e-12), axis=1)
+            active = active[change > self.cfg.tolerance]
+            if len(active) == 0:
+                return x
+        raise DataError(
+            f"steady state not reached for {len(active)} state(s) in {self.cfg.max_iterations} iterations; "
+            "lower dynamics.damping or the Hill coefficients, or raise dynamics.max_iterations"
+        )
+
+    def integrate(
+        self, basal: np.ndarray, mrna: np.ndarray, activity: np.ndarray, start: np.ndarray, hours: np.ndarray
+    ) -> np.ndarray:
+        """Levels ``hours[i]`` after the intervention of row ``i`` is applied to the state ``start[i]``."""
+        x = np.array(np.broadcast_to(start, mrna.shape), dtype=float)
+        dt = min(self.cfg.time_step_h, 0.5 / float(self.rate.max()))
+        n_steps = np.ceil(np.asarray(hours, dtype=float) / dt).astype(int)
+        step = np.asarray(hours, dtype=float) / np.maximum(n_steps, 1)
+        for k in range(int(n_steps.max(initial=0))):
+            live = np.flatnonzero(n_steps > k)
+            target = mrna[live] * self.production(x[live] * activity[live], basal[live])
+            x[live] += step[live, None] * self.rate * (target - x[live])
+        return x
+
+
+def calibrate(network: Network, basal: np.ndarray, cfg: DynamicsConfig, rng: np.random.Generator) -> Network:
+    """Set each edge's half-saturation constant near its regulator's unperturbed level.
+
+    Regulators then sit in the responsive part of their Hill curves, so interventions propagate;
+    ``K = u · level(source)`` with ``u ~ U(0.5, 1.5)``, refined over three solves.
+    """
+    scale = rng.uniform(0.5, 1.5, len(network.edge_source))
+    inflow = np.bincount(network.term_target, weights=network.term_weight, minlength=network.n_genes)
+    level = basal + 0.5 * inflow
+    ones = np.ones((1, network.n_genes))
+    for _ in range(3):
+        network = dataclasses.replace(network, edge_k=np.maximum(level[network.edge_source] * scale, 1e-9))
+        level = Dynamics(network, cfg).steady_state(basal[None, :], ones, ones, start=level[None, :])[0]
+    return dataclasses.replace(network, edge_k=np.maximum(level[network.edge_source] * scale, 1e-9))
