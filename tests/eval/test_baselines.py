@@ -100,7 +100,7 @@ def test_prior_baselines_transfer_the_effect_of_a_gene_with_similar_priors(scree
     priors = FakePriors({**one_hot, "G9": one_hot["G2"] + 0.01 * one_hot["G9"]})
     train, controls, _ = _split(adata, ["G9", "G10"])
     train_deltas = pseudobulk_deltas(train, de=False)
-    g2 = train_deltas.deltas[train_deltas.keys().index(("G2", "ctx"))]
+    g2 = train_deltas.deltas[train_deltas.condition_keys().index(("G2", "ctx"))]
     conditions = [Condition("G9", "ctx"), Condition("UNKNOWN", "ctx")]
     for name, kwargs in (("ridge_prior", {}), ("knn_prior", {"k": 1})):
         method = get_method(name, **kwargs)

@@ -13,7 +13,11 @@ def test_halves_are_disjoint_equal_and_stable(screen):
     adata = screen(targets=["G1", "G2", "G3"], n_cells=41)
     conditions = pseudobulk_deltas(adata, de=False).conditions
     halves = split_half(adata, conditions, seed=0)
-    assert halves.predicted.keys() == halves.observed.keys() == [("G1", "ctx"), ("G2", "ctx"), ("G3", "ctx")]
+    assert (
+        halves.predicted.condition_keys()
+        == halves.observed.condition_keys()
+        == [("G1", "ctx"), ("G2", "ctx"), ("G3", "ctx")]
+    )
     np.testing.assert_array_equal(halves.predicted.n_cells, [20, 20, 20])
     np.testing.assert_array_equal(halves.observed.n_cells, [20, 20, 20])
     assert halves.observed.de_genes is not None

@@ -17,7 +17,7 @@ def test_delta_is_group_mean_minus_context_control_mean(screen):
     result = pseudobulk_deltas(adata)
     assert len(result.conditions) == 20
     labels, contexts = adata.obs["perturbation"].to_numpy(), adata.obs["context"].to_numpy()
-    i = result.keys().index(("G3", "b"))
+    i = result.condition_keys().index(("G3", "b"))
     expected = _x(adata)[(labels == "G3") & (contexts == "b")].mean(0) - _x(adata)[
         (labels == "control") & (contexts == "b")
     ].mean(0)
@@ -57,8 +57,8 @@ def test_subset_matches_conditions_with_nan_time(screen):
     result = pseudobulk_deltas(screen(), de=False)
     wanted = [Condition("G5", "ctx"), Condition("G2", "ctx")]
     sub = result.subset(wanted)
-    assert sub.keys() == [("G5", "ctx"), ("G2", "ctx")]
-    np.testing.assert_array_equal(sub.deltas[1], result.deltas[result.keys().index(("G2", "ctx"))])
+    assert sub.condition_keys() == [("G5", "ctx"), ("G2", "ctx")]
+    np.testing.assert_array_equal(sub.deltas[1], result.deltas[result.condition_keys().index(("G2", "ctx"))])
 
 
 def test_raw_counts_and_missing_controls_are_refused(screen):

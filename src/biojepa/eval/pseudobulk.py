@@ -53,7 +53,7 @@ class PseudobulkDeltas:
         if self.de_genes is not None and self.de_genes.shape != (n, g):
             raise DataError(f"de_genes have shape {self.de_genes.shape}, expected ({n}, {g})")
 
-    def keys(self) -> list[tuple[str, str]]:
+    def condition_keys(self) -> list[tuple[str, str]]:
         """``(perturbation, context)`` of each condition, in row order."""
         return [(c.perturbation, c.context) for c in self.conditions]
 
