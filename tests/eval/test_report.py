@@ -11,7 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from biojepa.errors import DataError
-from biojepa.eval.report import gap_closed, load_results, scatter_method, write_report
+from biojepa.eval.report import load_results, scatter_method, write_report
 
 METHODS = ["no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior", "ceiling"]
 METRICS = [
@@ -130,11 +130,12 @@ def test_best_non_ceiling_value_is_marked_and_gap_closed_is_computed(tmp_path):
     page = (tmp_path / "report.html").read_text()
     results = load_results(tmp_path)
     # biojepa (0.6) beats every baseline but not the ceiling; the best baseline is linear (0.5).
-    assert gap_closed(results, "biojepa", "all", "pearson_delta") == pytest.approx((0.6 - 0.5) / (0.9 - 0.5))
-    assert gap_closed(results, "linear", "all", "pearson_delta") == pytest.approx(0.0)
-    assert gap_closed(results, "ceiling", "all", "pearson_delta") is None
+    assert results.gap_closed("biojepa", "all", "pearson_delta") == pytest.approx((0.6 - 0.5) / (0.9 - 0.5))
+    assert results.gap_closed("linear", "all", "pearson_delta") == pytest.approx(0.0)
+    assert results.gap_closed("ceiling", "all", "pearson_delta") is None
     biojepa_row = page.split('<tr class="model"><th>biojepa</th>')[1].split("</tr>")[0]
     assert biojepa_row.count("★") == len(METRICS)
+    assert biojepa_row.endswith("<td>0.25</td>")
     ceiling_row = page.split('<tr class="ceiling"><th>ceiling</th>')[1].split("</tr>")[0]
     assert "★" not in ceiling_row
     assert scatter_method(results) == "biojepa"
@@ -148,6 +149,24 @@ def test_scatter_uses_the_best_baseline_without_the_model(tmp_path):
     page = (write_report(tmp_path)).read_text()
     linear_row = page.split("<th>linear</th>")[1].split("</tr>")[0]
     assert linear_row.count("★") == len(METRICS)
+
+
+def test_gap_closed_written_by_the_benchmark_is_the_one_shown(tmp_path):
+    _fake_benchmark(tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    data["gap_closed"] = {"linear": {"all": {"pearson_delta": 0.125}}}
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    page = write_report(tmp_path).read_text()
+    assert page.split("<th>linear</th>")[1].split("</tr>")[0].endswith("<td>0.12</td>")
+
+
+def test_unknown_metric_is_a_clear_error(tmp_path):
+    _fake_benchmark(tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    data["methods"]["linear"]["all"]["made_up"] = data["methods"]["linear"]["all"]["pearson_delta"]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="made_up"):
+        write_report(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ from matplotlib.figure import Figure
 
 from biojepa.data.schema import split_perturbation
 from biojepa.errors import DataError
+from biojepa.eval.aggregate import AGGREGATION, GAP_CLOSED, gap_closed
+from biojepa.eval.metrics import Metric, get_metric
 
 CEILING = "ceiling"
 MODEL_PREFIX = "biojepa"
@@ -35,18 +37,6 @@ _BASELINE_COLOUR = "#a6a6a6"
 _MODEL_COLOUR = "#1f6fb4"
 _ABLATION_COLOUR = "#9cc3e6"
 _CEILING_COLOUR = "#c0392b"
-_DEFINITIONS = {
-    "pearson_delta": "Pearson correlation over genes of predicted and observed pseudobulk Δ "
-    "(mean log-normalised expression minus the control mean of the same context), targeted genes excluded.",
-    "pearson_delta_top20": "Pearson Δ on the 20 genes with the largest observed |Δ| "
-    "(targeted genes excluded).",
-    "mse_top20": "Mean squared error of Δ on the observed top-20 DE genes.",
-    "direction_acc_top20": "Share of the observed top-20 DE genes whose predicted Δ has the observed sign.",
-    "r2_delta": "Coefficient of determination of the observed Δ by the predicted Δ over genes.",
-    "discrimination": "1 − rank/N of the true perturbation among all test perturbations' observed Δ, "
-    "ordered by distance to the prediction (1 = the prediction is closest to its own perturbation).",
-    "de_overlap": "Overlap of predicted and observed DE gene sets (cell-eval style overlap_at_N).",
-}
 
 
 @dataclass(frozen=True)
@@ -59,6 +49,12 @@ class BenchmarkResults:
     methods: list[str]
     groups: list[str]
     metrics: list[str]
+    gaps: dict
+
+    def gap_closed(self, method: str, group: str, metric: str) -> float | None:
+        """Gap closed by ``method`` on the group's ``metric`` (see :data:`GAP_CLOSED`); None if undefined."""
+        value = self.gaps.get(method, {}).get(group, {}).get(metric)
+        return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
 def write_report(out_dir: Path) -> Path:
@@ -98,12 +94,23 @@ def load_results(out_dir: Path) -> BenchmarkResults:
         raise DataError(
             f"{csv} lacks the column(s) {sorted(needed - set(table.columns))}; rerun the benchmark"
         )
-    return BenchmarkResults(out_dir, summary, table, methods, groups, metrics)
+    baselines = [m for m in methods if m != CEILING and not is_model(m)]
+    gaps = summary.get("gap_closed") or gap_closed(summary["methods"], baselines, ceiling=CEILING)
+    return BenchmarkResults(out_dir, summary, table, methods, groups, metrics, gaps)
 
 
 def higher_is_better(metric: str) -> bool:
-    """Whether larger values of ``metric`` are better (error metrics such as MSE are not)."""
-    return not metric.startswith(("mse", "mae"))
+    """Whether larger values of ``metric`` are better, as declared in :mod:`biojepa.eval.metrics`."""
+    return _metric(metric).higher_is_better
+
+
+def _metric(name: str) -> Metric:
+    try:
+        return get_metric(name)
+    except KeyError as error:
+        raise DataError(
+            f"the results report metric {name!r}, which biojepa.eval.metrics does not define ({error})"
+        ) from None
 
 
 def is_model(method: str) -> bool:
@@ -115,36 +122,15 @@ def scatter_method(results: BenchmarkResults) -> str:
     """The method whose Δ scatters the report shows: ``biojepa`` if run, else the best non-ceiling method."""
     if MODEL_PREFIX in results.methods:
         return MODEL_PREFIX
-    metric = RANKING_METRIC if RANKING_METRIC in results.metrics else results.metrics[0]
-    group = results.groups[0]
-    scored = {m: _stat(results, m, group, metric, "mean") for m in results.methods if m != CEILING}
-    scored = {m: v for m, v in scored.items() if v is not None}
-    if not scored:
+    metric = _ranking_metric(results.metrics)
+    best = _best_method(results, results.groups[0], metric)
+    if best is None:
         raise DataError(f"no method other than the ceiling has a {metric} score; nothing to plot")
-    pick = max if higher_is_better(metric) else min
-    return pick(scored, key=scored.__getitem__)
+    return best
 
 
-def gap_closed(results: BenchmarkResults, method: str, group: str, metric: str) -> float | None:
-    """(method − best baseline) / (ceiling − best baseline) on the group's mean ``metric``; None if undefined.
-
-    The best baseline is the best method that is neither the model nor the ceiling.
-    """
-    value = _stat(results, method, group, metric, "mean")
-    ceiling = _stat(results, CEILING, group, metric, "mean")
-    baselines = [
-        v
-        for m in results.methods
-        if m != CEILING and not is_model(m)
-        for v in [_stat(results, m, group, metric, "mean")]
-        if v is not None
-    ]
-    if value is None or ceiling is None or not baselines or method == CEILING:
-        return None
-    best = max(baselines) if higher_is_better(metric) else min(baselines)
-    if math.isclose(ceiling, best):
-        return None
-    return (value - best) / (ceiling - best)
+def _ranking_metric(metrics: list[str]) -> str:
+    return RANKING_METRIC if RANKING_METRIC in metrics else metrics[0]
 
 
 def _groups_and_metrics(methods: dict, out_dir: Path) -> tuple[list[str], list[str]]:
@@ -163,6 +149,8 @@ def _groups_and_metrics(methods: dict, out_dir: Path) -> tuple[list[str], list[s
                 metrics += [metric] if metric not in metrics else []
     if not metrics:
         raise DataError(f"results.json in {out_dir} holds no metric values; rerun the benchmark")
+    for metric in metrics:
+        _metric(metric)
     return groups, metrics
 
 
@@ -338,7 +326,7 @@ def _best_method(results: BenchmarkResults, group: str, metric: str) -> str | No
 
 
 def _table(results: BenchmarkResults, group: str) -> str:
-    gap_metric = RANKING_METRIC if RANKING_METRIC in results.metrics else results.metrics[0]
+    gap_metric = _ranking_metric(results.metrics)
     best = {metric: _best_method(results, group, metric) for metric in results.metrics}
     head = "".join(
         f"<th>{html.escape(m)} {'↑' if higher_is_better(m) else '↓'}</th>" for m in results.metrics
@@ -351,7 +339,7 @@ def _table(results: BenchmarkResults, group: str) -> str:
             marked = best[metric] == method
             content = _format_cell(results, method, group, metric)
             cells.append(f'<td class="best">{content} ★</td>' if marked else f"<td>{content}</td>")
-        gap = gap_closed(results, method, group, gap_metric)
+        gap = results.gap_closed(method, group, gap_metric)
         cells.append(f"<td>{gap:.2f}</td>" if gap is not None else "<td>–</td>")
         rows.append(f'<tr class="{kind}"><th>{html.escape(method)}</th>{"".join(cells)}</tr>')
     return (
@@ -371,10 +359,7 @@ def _html(results: BenchmarkResults, bar_charts: dict[str, str], shown: str, sca
         "</figure>"
         for metric, path in bar_charts.items()
     )
-    definitions = "".join(
-        f"<dt>{esc(m)}</dt><dd>{esc(_DEFINITIONS.get(m, 'see biojepa.eval.metrics'))}</dd>"
-        for m in results.metrics
-    )
+    definitions = "".join(f"<dt>{esc(m)}</dt><dd>{esc(_metric(m).description)}</dd>" for m in results.metrics)
 
     def listed(items: list[_Extreme]) -> str:
         return ", ".join(f"{esc(e.perturbation)} ({esc(e.context)}) {e.score:.2f}" for e in items)
@@ -398,13 +383,13 @@ dt {{ font-weight: bold; margin-top: 0.4em; }}
 </style></head><body>
 <h1>Benchmark: {esc(str(s["dataset"]))}</h1>
 <p>Split <b>{esc(str(s["split"]))}</b>; seeds {esc(seeds)}; perturbations per group: {group_sizes}.
-Every value is the mean ± sd over seeds of the per-seed mean over the group's test perturbations.</p>
+Aggregation: {esc(str(s.get("aggregation", AGGREGATION)))}.</p>
 <h2>Results</h2>
 <p>★ marks the best method other than the ceiling in each column. Baselines are grey, the model blue,
 the ceiling (split-half technical duplicate of the truth) red.</p>
 {tables}
 <h2>Metrics by method</h2>
-<p>Bars: mean over seeds, error bars ± sd, dots the individual seeds; dashed line: the ceiling.</p>
+<p>Bars: the mean over seeds, error bars ± sd, dots the per-seed values; dashed line: the ceiling.</p>
 {charts}
 <h2>Predicted vs observed Δ: {esc(shown)}</h2>
 <p>Ranked by {esc(scatter["metric"])} averaged over seeds. Best: {listed(scatter["best"])}.
@@ -413,9 +398,8 @@ targeted genes (excluded from the scores) are red.</p>
 <figure><img src="{esc(scatter["path"])}" alt="predicted versus observed delta"></figure>
 <h2>Definitions</h2>
 <p>Δ is the pseudobulk effect: mean log-normalised expression of a perturbation minus the control mean of
-the same context. <b>Gap closed</b> = (method − best baseline) / (ceiling − best baseline) on the group's
-mean {esc(RANKING_METRIC)}, the best baseline being the best method that is neither the model nor the
-ceiling.</p>
+the same context. <b>Gap closed</b> (shown for {esc(_ranking_metric(results.metrics))}) =
+{esc(GAP_CLOSED)}; the best baseline is the best method that is neither the model nor the ceiling.</p>
 <dl>{definitions}</dl>
 </body></html>
 """
