@@ -173,8 +173,8 @@ def run_benchmark(
 ) -> dict:
     """Run the benchmark and write its outputs to ``out_dir``; returns the ``results.json`` content.
 
-    ``adata`` (prepared) skips loading ``config.dataset``. ``progress(description)`` is called once
-    per fitted method and seed; the number of calls is ``len(seeds) × len(methods)``.
+    ``adata`` (prepared) skips loading ``config.dataset``. ``progress(description)`` is called after
+    each method and seed; the number of calls is ``len(seeds) × len(methods)``.
     """
     from biojepa.data.splits import make_split
 
@@ -217,8 +217,6 @@ def run_benchmark(
         controls = data[masks["control"]].copy()
         noise_free = _ground_truth(data, conditions)
         for name in methods:
-            if progress is not None:
-                progress(f"seed {seed} · {name}")
             if name == CEILING:
                 halves = split_half(
                     data,
@@ -244,6 +242,8 @@ def run_benchmark(
                         predicted,
                     )
             rows.append(_score_rows(predicted, observed, method=name, seed=seed, reference="observed"))
+            if progress is not None:
+                progress(f"seed {seed} · {name}")
             _save_deltas(out_dir / "deltas" / f"{name}__seed{seed}.npz", predicted, observed, strong)
             if noise_free is not None and name != CEILING:
                 reference = PseudobulkDeltas(
