@@ -1,0 +1,229 @@
+"""Action encoder: an intervention is a set of tokens (targets × mode × dose × time), pooled to one vector.
+
+A token sums a learned embedding of a target seen in training, projected frozen prior features of the
+target (gene priors, or a Morgan fingerprint for a compound with known SMILES) so that unseen targets get
+informative input, a mode embedding and Fourier features of log dose and log time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from biojepa.data.schema import PERTURBATION_TYPES, Condition
+from biojepa.errors import DataError
+
+N_FOURIER = 4
+DOSE_TIME_FEATURES = 3 + 4 * N_FOURIER
+
+PriorLookup = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+
+
+def morgan_fingerprint(smiles: str, n_bits: int = 1024, radius: int = 2) -> np.ndarray:
+    """Morgan (ECFP-like) bit fingerprint of a molecule; raises :class:`DataError` on unparsable SMILES."""
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise DataError(f"RDKit cannot parse the SMILES {smiles!r}; check the compound's structure string")
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    return generator.GetFingerprintAsNumPy(mol).astype(np.float32)
+
+
+def dose_time_features(dose: float, time: float) -> np.ndarray:
+    """``[log1p dose, log1p time, time known, sin/cos Fourier features of both]`` for one token."""
+    known = not math.isnan(time)
+    values = np.array([math.log1p(max(dose, 0.0)), math.log1p(max(time, 0.0)) if known else 0.0])
+    freqs = 2.0 ** np.arange(N_FOURIER) / 4.0
+    angles = np.outer(values, freqs).ravel()
+    return np.concatenate([values, [float(known)], np.sin(angles), np.cos(angles)]).astype(np.float32)
+
+
+@dataclass
+class ActionBatch:
+    """Padded tensors for a batch of interventions (B actions × T tokens)."""
+
+    target_ids: Tensor
+    priors: Tensor
+    has_prior: Tensor
+    fingerprints: Tensor
+    has_fingerprint: Tensor
+    modes: Tensor
+    dose_time: Tensor
+    token_mask: Tensor
+
+    def index(self, idx: Tensor) -> ActionBatch:
+        """Select (and repeat) actions by index."""
+        return ActionBatch(**{k: v[idx] for k, v in self.__dict__.items()})
+
+
+class ActionVocabulary:
+    """Maps intervention targets to ids (targets seen in training) and frozen features (priors, SMILES)."""
+
+    def __init__(
+        self,
+        targets: Sequence[str],
+        prior_dim: int,
+        fingerprint_bits: int = 1024,
+        smiles: dict[str, str] | None = None,
+        prior_lookup: PriorLookup | None = None,
+    ) -> None:
+        self.targets = sorted(set(targets))
+        self.index = {t: i + 1 for i, t in enumerate(self.targets)}  # 0 = unseen
+        self.prior_dim = prior_dim
+        self.fingerprint_bits = fingerprint_bits
+        self.smiles = dict(smiles or {})
+        self.prior_lookup = prior_lookup
+        self.prior_table: dict[str, np.ndarray] = {}
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.targets)
+
+    def add_priors(self, names: Sequence[str]) -> None:
+        """Fetch and cache prior features for ``names`` (genes the prior source does not know are skipped)."""
+        missing = [n for n in dict.fromkeys(names) if n not in self.prior_table and n not in self.smiles]
+        if not missing or self.prior_lookup is None or self.prior_dim == 0:
+            return
+        features, known = self.prior_lookup(missing)
+        for name, row, ok in zip(missing, np.asarray(features), np.asarray(known), strict=True):
+            if ok:
+                self.prior_table[name] = np.asarray(row, dtype=np.float32)
+
+    def covered(self, name: str) -> str | None:
+        """How an intervention target is represented: seen, prior, smiles or None (unknown)."""
+        if name in self.index:
+            return "seen"
+        if name in self.smiles:
+            return "smiles"
+        self.add_priors([name])
+        return "prior" if name in self.prior_table else None
+
+    def check_known(self, conditions: Sequence[Condition]) -> dict[str, str]:
+        """Raise :class:`DataError` for targets neither seen in training nor covered by priors/SMILES."""
+        status: dict[str, str] = {}
+        names = sorted({t for c in conditions for t in c.targets})
+        self.add_priors(names)
+        unknown = []
+        for name in names:
+            how = self.covered(name)
+            if how is None:
+                unknown.append(name)
+            else:
+                status[name] = how
+        if unknown:
+            shown = ", ".join(self.targets[:50]) + (" …" if self.n_targets > 50 else "")
+            raise DataError(
+                f"unknown perturbation target(s) {unknown}: not seen in training and not covered by the gene "
+                f"priors or SMILES. Targets seen in training: {shown}"
+            )
+        return status
+
+    def encode(self, conditions: Sequence[Condition]) -> ActionBatch:
+        """Tensors for a list of interventions (the condition's context is ignored here)."""
+        self.check_known(conditions)
+        n_tokens = max(1, max((len(c.targets) for c in conditions), default=1))
+        b = len(conditions)
+        ids = torch.zeros(b, n_tokens, dtype=torch.long)
+        priors = torch.zeros(b, n_tokens, max(self.prior_dim, 1))
+        has_prior = torch.zeros(b, n_tokens)
+        fps = torch.zeros(b, n_tokens, self.fingerprint_bits)
+        has_fp = torch.zeros(b, n_tokens)
+        modes = torch.zeros(b, n_tokens, dtype=torch.long)
+        dose_time = torch.zeros(b, n_tokens, DOSE_TIME_FEATURES)
+        mask = torch.zeros(b, n_tokens, dtype=torch.bool)
+        for i, cond in enumerate(conditions):
+            if cond.perturbation_type not in PERTURBATION_TYPES:
+                raise DataError(
+                    f"unknown perturbation_type {cond.perturbation_type!r}; allowed: {PERTURBATION_TYPES}"
+                )
+            features = torch.from_numpy(dose_time_features(float(cond.dose), float(cond.time)))
+            for j, name in enumerate(cond.targets):
+                ids[i, j] = self.index.get(name, 0)
+                if name in self.prior_table:
+                    priors[i, j] = torch.from_numpy(self.prior_table[name])
+                    has_prior[i, j] = 1.0
+                if name in self.smiles:
+                    fps[i, j] = torch.from_numpy(morgan_fingerprint(self.smiles[name], self.fingerprint_bits))
+                    has_fp[i, j] = 1.0
+                modes[i, j] = PERTURBATION_TYPES.index(cond.perturbation_type)
+                dose_time[i, j] = features
+                mask[i, j] = True
+        return ActionBatch(ids, priors, has_prior, fps, has_fp, modes, dose_time, mask)
+
+    def state(self) -> tuple[dict, dict[str, Tensor]]:
+        """JSON-able metadata and tensors (prior table) that :meth:`from_state` restores."""
+        names = sorted(self.prior_table)
+        meta = {
+            "targets": self.targets,
+            "prior_dim": self.prior_dim,
+            "fingerprint_bits": self.fingerprint_bits,
+            "smiles": self.smiles,
+            "prior_names": names,
+        }
+        table = np.stack([self.prior_table[n] for n in names]) if names else np.zeros((0, self.prior_dim))
+        return meta, {"vocab.prior_table": torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))}
+
+    @classmethod
+    def from_state(cls, meta: dict, tensors: dict[str, Tensor]) -> ActionVocabulary:
+        vocab = cls(meta["targets"], meta["prior_dim"], meta["fingerprint_bits"], meta["smiles"])
+        table = tensors["vocab.prior_table"].numpy()
+        vocab.prior_table = {n: table[i] for i, n in enumerate(meta["prior_names"])}
+        return vocab
+
+
+class ActionEncoder(nn.Module):
+    """Set encoder over intervention tokens → one action embedding per intervention.
+
+    ``id_dropout`` hides the learned target identity during training so the prior path learns to carry the
+    effect (what an unseen target relies on). ``blind=True`` is the perturbation-blind ablation: every
+    non-control intervention maps to the same learned vector.
+    """
+
+    def __init__(
+        self,
+        n_targets: int,
+        prior_dim: int,
+        fingerprint_bits: int,
+        dim: int = 128,
+        id_dropout: float = 0.5,
+        blind: bool = False,
+    ) -> None:
+        super().__init__()
+        self.id_dropout = id_dropout
+        self.blind = blind
+        self.target_embedding = nn.Embedding(n_targets + 1, dim, padding_idx=0)
+        self.prior_projection = nn.Sequential(
+            nn.LayerNorm(max(prior_dim, 1)), nn.Linear(max(prior_dim, 1), dim)
+        )
+        self.fingerprint_projection = nn.Linear(fingerprint_bits, dim)
+        self.mode_embedding = nn.Embedding(len(PERTURBATION_TYPES), dim)
+        self.dose_time_projection = nn.Linear(DOSE_TIME_FEATURES, dim)
+        self.token_mlp = nn.Sequential(nn.GELU(), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.set_mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.blind_token = nn.Parameter(0.02 * torch.randn(dim)) if blind else None
+
+    def forward(self, batch: ActionBatch) -> Tensor:
+        mask = batch.token_mask.unsqueeze(-1).float()
+        if self.blind_token is not None:
+            return self.set_mlp(self.blind_token * mask.amax(dim=1))
+        ids = batch.target_ids
+        if self.training and self.id_dropout > 0:
+            ids = ids.masked_fill(torch.rand(ids.shape) < self.id_dropout, 0)
+        tokens = (
+            self.target_embedding(ids)
+            + self.mode_embedding(batch.modes)
+            + self.dose_time_projection(batch.dose_time)
+        )
+        if batch.has_prior.any():
+            tokens = tokens + self.prior_projection(batch.priors) * batch.has_prior.unsqueeze(-1)
+        if batch.has_fingerprint.any():
+            fingerprints = self.fingerprint_projection(batch.fingerprints)
+            tokens = tokens + fingerprints * batch.has_fingerprint.unsqueeze(-1)
+        return self.set_mlp((self.token_mlp(tokens) * mask).sum(dim=1))

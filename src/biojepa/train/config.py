@@ -1,0 +1,106 @@
+"""Training configuration: dataclasses read from (and written back to) TOML / JSON."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+
+from biojepa.errors import DataError
+
+
+@dataclass
+class PretrainConfig:
+    """Stage A: self-supervised masked-view pretraining of the state encoder."""
+
+    epochs: int = 3
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    regularizer: str = "sigreg"  # or "vicreg"
+    sigreg_weight: float = 0.05
+    n_slices: int = 256
+    mask_fraction: float = 0.3
+    n_views: int = 2
+
+
+@dataclass
+class DecoderConfig:
+    """Stage B: Gaussian decoder from frozen latents to expression."""
+
+    epochs: int = 4
+    batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+
+
+@dataclass
+class DynamicsConfig:
+    """Stage C: action encoder, predictor, effect head and inverse head on frozen latents."""
+
+    epochs: int = 20
+    steps_per_epoch: int = 25
+    cell_batch: int = 256
+    conditions_per_step: int = 32
+    controls_per_condition: int = 64
+    control_fraction: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    latent_weight: float = 1.0
+    gene_weight: float = 1.0
+    inverse_weight: float = 0.1
+    patience: int = 6
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides the data: seed, model sizes, priors and the three stages."""
+
+    seed: int = 0
+    prior_kinds: list[str] = field(default_factory=lambda: ["go", "regulons", "hallmark"])
+    model: dict = field(default_factory=dict)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from a nested dict; unknown keys raise :class:`DataError` naming them."""
+        sections = {"pretrain": PretrainConfig, "decoder": DecoderConfig, "dynamics": DynamicsConfig}
+        _check_keys(values, {f.name for f in fields(cls)}, "the top level")
+        kwargs = {k: v for k, v in values.items() if k not in sections}
+        for name, section in sections.items():
+            sub = values.get(name, {})
+            _check_keys(sub, {f.name for f in fields(section)}, f"[{name}]")
+            kwargs[name] = section(**sub)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        """Read a TOML config file (see ``biojepa/configs/default.toml``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"config file {path} does not exist")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise DataError(f"config file {path} is not valid TOML: {err}") from err
+        return cls.from_dict(values)
+
+
+def default_config(name: str = "default") -> TrainConfig:
+    """A config shipped with the package (``default`` or ``fast``)."""
+    resource = resources.files("biojepa").joinpath("configs", f"{name}.toml")
+    if not resource.is_file():
+        raise DataError(f"no packaged config {name!r}; available: default, fast")
+    return TrainConfig.from_dict(tomllib.loads(resource.read_text()))
+
+
+def _check_keys(values: dict, allowed: set[str], where: str) -> None:
+    unknown = set(values) - allowed
+    if unknown:
+        raise DataError(f"unknown config key(s) {sorted(unknown)} in {where}; allowed: {sorted(allowed)}")

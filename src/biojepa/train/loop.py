@@ -1,0 +1,398 @@
+"""The three training stages of BioJEPA-AC, with per-epoch checkpoints and exact resume.
+
+A. masked-view pretraining of the state encoder with SIGReg (or VICReg) over cells, no labels;
+B. Gaussian decoder on frozen latents;
+C. action encoder + AdaLN-zero predictor (latent MSE to the frozen target encoder's embedding of measured
+   post-perturbation cells), residual gene-space effect head (pseudobulk Δ) and inverse-dynamics head.
+Every epoch draws its randomness from ``(seed, stage, epoch)``, so resuming reproduces an unbroken run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from biojepa.data.schema import CONTROL, Condition
+from biojepa.errors import CheckpointError
+from biojepa.models.actions import ActionBatch, ActionVocabulary
+from biojepa.models.decoder import gaussian_nll
+from biojepa.models.module import BioJepaModule
+from biojepa.models.regularizers import effective_rank, sigreg, vicreg
+from biojepa.train.checkpoints import (
+    load_checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_checkpoint,
+)
+from biojepa.train.config import TrainConfig
+from biojepa.train.data import CellTable, ControlSampler, control_means, pseudobulk_deltas
+from biojepa.train.schedules import set_lr, warmup_cosine
+
+STAGES = ("pretrain", "decoder", "dynamics")
+LAST = "last"
+EpochCallback = Callable[[str, int, int, dict], None]
+
+
+@dataclass
+class FitData:
+    """Training cells (training conditions + all controls) and optional validation cells (+ controls)."""
+
+    train: CellTable
+    val: CellTable | None = None
+
+
+def pearson_rows(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of each row of ``pred`` with the same row of ``truth``."""
+    p = pred - pred.mean(1, keepdim=True)
+    t = truth - truth.mean(1, keepdim=True)
+    return (p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1)).clamp_min(1e-12)
+
+
+class Trainer:
+    """Runs stages A–C on a :class:`BioJepaModule`; ``checkpoint_dir`` enables checkpoints and resume."""
+
+    def __init__(
+        self,
+        module: BioJepaModule,
+        vocab: ActionVocabulary,
+        config: TrainConfig,
+        data: FitData,
+        action_labels: list[str],
+        checkpoint_dir: Path | None = None,
+        checkpoint_meta: dict | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> None:
+        self.module = module
+        self.vocab = vocab
+        self.config = config
+        self.data = data
+        self.action_labels = action_labels
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_meta = checkpoint_meta or {}
+        self.on_epoch = on_epoch
+        self.history: list[dict] = []
+        self.sampler = ControlSampler(data.train.context, data.train.batch, data.train.is_control)
+        self._latents: dict[str, torch.Tensor] = {}
+        self._best: dict[str, torch.Tensor] | None = None
+        self._best_score = -np.inf
+        self._stale = 0
+
+    # ------------------------------------------------------------------ orchestration
+    def epochs(self, stage: str) -> int:
+        return getattr(self.config, stage).epochs
+
+    def run(self, resume: bool = False) -> list[dict]:
+        """Train all stages (continuing from the last checkpoint when ``resume``); return the epoch log."""
+        start = (0, 0)
+        optimizer_state = None
+        if resume:
+            start, optimizer_state = self._restore()
+        elif self.checkpoint_dir is not None and (self.checkpoint_dir / f"{LAST}.json").exists():
+            raise CheckpointError(
+                f"{self.checkpoint_dir} already holds a training checkpoint; pass --resume to continue it "
+                "or choose an empty output directory"
+            )
+        if start == (0, 0):
+            controls = self.data.train.is_control
+            self.module.encoder.set_statistics(
+                self.data.train.x[controls], self.data.train.log_library[controls]
+            )
+        for s in range(start[0], len(STAGES)):
+            stage = STAGES[s]
+            optimizer = self._optimizer(stage)
+            if optimizer_state is not None and s == start[0]:
+                optimizer_from_tensors(optimizer, *optimizer_state, prefix="optimizer")
+            optimizer_state = None
+            first = start[1] if s == start[0] else 0
+            for epoch in range(first, self.epochs(stage)):
+                self._seed(s, epoch)
+                record = getattr(self, f"_{stage}_epoch")(optimizer, epoch)
+                record.update(stage=stage, epoch=epoch)
+                self.history.append(record)
+                stop = stage == "dynamics" and self._track_best(record)
+                self._checkpoint(s, self.epochs(stage) if stop else epoch + 1, optimizer)
+                if self.on_epoch is not None:
+                    self.on_epoch(stage, epoch, self.epochs(stage), record)
+                if stop:
+                    break
+            self._freeze_after(stage)
+        if self._best is not None:
+            self.module.load_state_dict(self._best)
+        self.module.eval()
+        return self.history
+
+    def _seed(self, stage_index: int, epoch: int) -> None:
+        seed = (self.config.seed * 1_000_003 + stage_index * 10_007 + epoch) % (2**31)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+
+    def _optimizer(self, stage: str) -> torch.optim.Optimizer:
+        m = self.module
+        parts = {
+            "pretrain": [m.encoder],
+            "decoder": [m.decoder],
+            "dynamics": [m.actions, m.predictor, m.effect, m.inverse],
+        }[stage]
+        cfg = getattr(self.config, stage)
+        params = [p for part in parts for p in part.parameters()]
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def _freeze_after(self, stage: str) -> None:
+        if stage == "pretrain":
+            self.module.encoder.requires_grad_(False)
+            self._latents.clear()
+        if stage == "decoder":
+            self.module.decoder.requires_grad_(False)
+
+    def latents(self, name: str) -> torch.Tensor:
+        """Frozen-encoder latents of the train/val cells (computed once after pretraining)."""
+        if name not in self._latents:
+            table = self.data.train if name == "train" else self.data.val
+            self.module.encoder.eval()
+            with torch.no_grad():
+                self._latents[name] = torch.cat(
+                    [
+                        self.module.encode(
+                            table.x[i : i + 4096],
+                            table.gene_mask[i : i + 4096],
+                            table.log_library[i : i + 4096],
+                        )
+                        for i in range(0, len(table.x), 4096)
+                    ]
+                )
+        return self._latents[name]
+
+    # ------------------------------------------------------------------ stage A
+    def _pretrain_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> dict:
+        cfg = self.config.pretrain
+        table = self.data.train
+        encoder = self.module.encoder.train()
+        n = len(table.x)
+        order = self.rng.permutation(n)
+        steps = max(1, n // cfg.batch_size)
+        total = steps * cfg.epochs
+        sums = {"loss": 0.0, "prediction": 0.0, "regularizer": 0.0}
+        for step in range(steps):
+            set_lr(optimizer, cfg.lr, warmup_cosine(epoch * steps + step, total))
+            idx = torch.from_numpy(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            x, mask, lib = table.x[idx], table.gene_mask[idx], table.log_library[idx]
+            views = [
+                encoder(x, mask * (torch.rand(mask.shape) >= cfg.mask_fraction), lib)
+                for _ in range(cfg.n_views)
+            ]
+            loss, pred, reg = self._ssl_loss(views)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
+            optimizer.step()
+            sums["loss"] += loss.item()
+            sums["prediction"] += pred.item()
+            sums["regularizer"] += reg.item()
+        record = {k: v / steps for k, v in sums.items()}
+        encoder.eval()
+        with torch.no_grad():
+            probe = torch.from_numpy(self.rng.choice(n, size=min(n, 1024), replace=False))
+            z = encoder(table.x[probe], table.gene_mask[probe], table.log_library[probe])
+        record["effective_rank"] = effective_rank(z)
+        record["latent_std"] = float(z.std(0).mean())
+        return record
+
+    def _ssl_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Masked-view prediction (each view predicts the mean view embedding) + the anti-collapse term."""
+        cfg = self.config.pretrain
+        if cfg.regularizer == "vicreg":
+            loss = vicreg(views[0], views[1])
+            return loss, F.mse_loss(views[0], views[1]), loss
+        centre = torch.stack(views).mean(0)
+        pred = torch.stack([(v - centre).square().sum(1).mean() for v in views]).mean()
+        reg = torch.stack([sigreg(v, cfg.n_slices) for v in views]).mean()
+        lam = cfg.sigreg_weight
+        return (1 - lam) * pred + lam * reg, pred, reg
+
+    # ------------------------------------------------------------------ stage B
+    def _decoder_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> dict:
+        cfg = self.config.decoder
+        table = self.data.train
+        z_all = self.latents("train")
+        lib_all = self.module.standardised_library(table.log_library)
+        decoder = self.module.decoder.train()
+        n = len(table.x)
+        order = self.rng.permutation(n)
+        steps = max(1, n // cfg.batch_size)
+        total_loss = 0.0
+        for step in range(steps):
+            set_lr(optimizer, cfg.lr, warmup_cosine(epoch * steps + step, steps * cfg.epochs))
+            idx = torch.from_numpy(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            mean, var = decoder(z_all[idx], lib_all[idx])
+            loss = gaussian_nll(mean, table.x[idx], var, table.gene_mask[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item()
+        decoder.eval()
+        return {"nll": total_loss / steps}
+
+    # ------------------------------------------------------------------ stage C
+    def _dynamics_setup(self) -> None:
+        if hasattr(self, "_actions"):
+            return
+        table = self.data.train
+        control = Condition(CONTROL, "", "control")
+        self._actions: ActionBatch = self.vocab.encode([*table.conditions, control])
+        self._control_action = len(table.conditions)
+        label_index = {label: i for i, label in enumerate(self.action_labels)}
+        self._labels = torch.tensor(
+            [label_index[c.perturbation] for c in table.conditions] + [label_index[CONTROL]]
+        )
+        self._deltas = pseudobulk_deltas(table, control_means(table))
+        self._post_cells = np.flatnonzero(~table.is_control)
+        self._control_cells = np.flatnonzero(table.is_control)
+        if self.data.val is not None and self.data.val.conditions:
+            val = self.data.val
+            self._val_actions = self.vocab.encode(val.conditions)
+            self._val_deltas = pseudobulk_deltas(val, control_means(val))
+
+    def _dynamics_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> dict:
+        self._dynamics_setup()
+        cfg = self.config.dynamics
+        m = self.module
+        for part in (m.actions, m.predictor, m.effect, m.inverse):
+            part.train()
+        z_all = self.latents("train")
+        sums = {"loss": 0.0, "latent": 0.0, "gene": 0.0, "inverse": 0.0}
+        for step in range(cfg.steps_per_epoch):
+            set_lr(
+                optimizer,
+                cfg.lr,
+                warmup_cosine(epoch * cfg.steps_per_epoch + step, cfg.steps_per_epoch * cfg.epochs),
+            )
+            latent, inverse = self._cell_losses(z_all)
+            gene = self._gene_loss(z_all)
+            loss = cfg.latent_weight * latent + cfg.gene_weight * gene + cfg.inverse_weight * inverse
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in zip(sums, (loss, latent, gene, inverse), strict=True):
+                sums[key] += value.item()
+        record = {k: v / cfg.steps_per_epoch for k, v in sums.items()}
+        if hasattr(self, "_val_actions"):
+            record["val_pearson_delta"] = self._validate()
+        return record
+
+    def _cell_losses(self, z_all: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config.dynamics
+        table = self.data.train
+        n_control = round(cfg.cell_batch * cfg.control_fraction)
+        post = np.concatenate(
+            [
+                self.rng.choice(self._post_cells, cfg.cell_batch - n_control),
+                self.rng.choice(self._control_cells, n_control),
+            ]
+        )
+        pre = self.sampler.sample_matching(table.context[post], table.batch[post], self.rng)
+        action_idx = torch.from_numpy(
+            np.where(table.condition_index[post] >= 0, table.condition_index[post], self._control_action)
+        )
+        z_pre, z_post = z_all[pre], z_all[post]
+        z_hat, a = self.module.transition(z_pre, self._actions, action_idx)
+        latent = F.mse_loss(z_hat, z_post)
+        logits, embedding = self.module.inverse(z_pre, z_post)
+        inverse = F.cross_entropy(logits, self._labels[action_idx])
+        inverse = inverse + (1 - F.cosine_similarity(embedding, a.detach(), dim=-1)).mean()
+        return latent, inverse
+
+    def _gene_loss(self, z_all: torch.Tensor) -> torch.Tensor:
+        cfg = self.config.dynamics
+        table = self.data.train
+        n_cond = len(table.conditions)
+        if n_cond == 0:
+            return torch.zeros(())
+        chosen = self.rng.choice(n_cond, size=min(n_cond, cfg.conditions_per_step), replace=False)
+        k = cfg.controls_per_condition
+        pre = np.concatenate([self.sampler.sample(table.conditions[c].context, k, self.rng) for c in chosen])
+        groups = torch.arange(len(chosen)).repeat_interleave(k)
+        idx = torch.from_numpy(chosen)
+        pred = self.module.pseudobulk_delta(
+            z_all[pre], table.log_library[pre], groups, len(chosen), self._actions.index(idx)
+        )
+        return F.mse_loss(pred, self._deltas[idx], reduction="sum") / len(chosen)
+
+    @torch.no_grad()
+    def _validate(self) -> float:
+        self.module.eval()
+        val = self.data.val
+        z_val = self.latents("val")
+        sampler = ControlSampler(val.context, val.batch, val.is_control)
+        rng = np.random.default_rng(0)
+        pre = [sampler.sample(c.context, 256, rng) for c in val.conditions]
+        groups = torch.arange(len(pre)).repeat_interleave(256)
+        pre_idx = np.concatenate(pre)
+        pred = self.module.pseudobulk_delta(
+            z_val[pre_idx], val.log_library[pre_idx], groups, len(pre), self._val_actions
+        )
+        return float(pearson_rows(pred, self._val_deltas).mean())
+
+    def _track_best(self, record: dict) -> bool:
+        """Keep the best validation state; return True when patience is exhausted (early stop)."""
+        score = record.get("val_pearson_delta")
+        if score is None:
+            return False
+        if score > self._best_score:
+            self._best_score, self._stale = score, 0
+            self._best = {k: v.clone() for k, v in self.module.state_dict().items()}
+        else:
+            self._stale += 1
+        record["best_val_pearson_delta"] = self._best_score
+        return self._stale >= self.config.dynamics.patience
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, stage_index: int, next_epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        if self.checkpoint_dir is None:
+            return
+        tensors = {f"module.{k}": v for k, v in self.module.state_dict().items()}
+        if self._best is not None:
+            tensors.update({f"best.{k}": v for k, v in self._best.items()})
+        opt_tensors, opt_meta = optimizer_to_tensors(optimizer, "optimizer")
+        tensors.update(opt_tensors)
+        meta = {
+            **self.checkpoint_meta,
+            "position": [stage_index, next_epoch],
+            "history": self.history,
+            "optimizer": opt_meta,
+            "best_score": None if self._best is None else self._best_score,
+            "stale": self._stale,
+        }
+        save_checkpoint(self.checkpoint_dir, LAST, tensors, meta)
+
+    def _restore(self) -> tuple[tuple[int, int], tuple[dict, dict] | None]:
+        if self.checkpoint_dir is None:
+            raise CheckpointError("resume needs a checkpoint directory")
+        tensors, meta = load_checkpoint(self.checkpoint_dir, LAST)
+        for key in ("config", "model_config"):
+            if key in self.checkpoint_meta and meta.get(key) != self.checkpoint_meta[key]:
+                raise CheckpointError(
+                    f"the checkpoint in {self.checkpoint_dir} was written with a different {key}; resume "
+                    "with the same data, split and config, or start a new output directory"
+                )
+        state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+        try:
+            self.module.load_state_dict(state)
+        except RuntimeError as err:
+            raise CheckpointError(f"checkpoint weights do not fit the model: {err}") from err
+        best = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
+        self._best = best or None
+        self._best_score = -np.inf if meta["best_score"] is None else meta["best_score"]
+        self._stale = meta["stale"]
+        self.history = list(meta["history"])
+        stage_index, epoch = meta["position"]
+        for s in range(stage_index):
+            self._freeze_after(STAGES[s])
+        if stage_index < len(STAGES) and epoch >= self.epochs(STAGES[stage_index]):
+            self._freeze_after(STAGES[stage_index])
+            return (stage_index + 1, 0), None
+        return (stage_index, epoch), (tensors, meta["optimizer"])
