@@ -11,6 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from biojepa.errors import DataError
+from biojepa.eval.aggregate import AGGREGATION, gap_closed, summarise
 from biojepa.eval.report import load_results, scatter_method, write_report
 
 METHODS = ["no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior", "ceiling"]
@@ -41,19 +42,14 @@ LEVEL = {
 }
 
 
-def _stats(values: list[float]) -> dict:
-    return {
-        "mean": float(np.mean(values)),
-        "sd": float(np.std(values, ddof=1)),
-        "median": float(np.median(values)),
-        "per_seed": values,
-    }
-
-
 def _fake_benchmark(root, methods=METHODS) -> None:
-    """A benchmark output dir in the documented format, with scores derived from LEVEL."""
+    """A benchmark output dir in the benchmark's format, summarised by its own aggregation code.
+
+    Each condition's score is LEVEL[method] + 0.05·i + 0.01·seed (1 − that for error metrics), and the
+    CSV also holds rows against a noise-free truth that the report must ignore.
+    """
     rng = np.random.default_rng(0)
-    rows, summary = [], {}
+    rows = []
     for method in methods:
         for seed in SEEDS:
             observed = rng.normal(size=(len(PERTURBATIONS), len(GENES))).astype(np.float32)
@@ -71,38 +67,28 @@ def _fake_benchmark(root, methods=METHODS) -> None:
             )
             for i, pert in enumerate(PERTURBATIONS):
                 score = LEVEL[method] + 0.05 * i + 0.01 * seed
-                row = {
-                    "method": method,
-                    "seed": seed,
-                    "perturbation": pert,
-                    "context": "THP-1",
-                    "group": "strong" if pert in STRONG else "all",
-                }
-                row.update({m: (1 - score if m.startswith("mse") else score) for m in METRICS})
-                rows.append(row)
-        summary[method] = {
-            group: {
-                m: _stats(
-                    [
-                        (1 - LEVEL[method] if m.startswith("mse") else LEVEL[method])
-                        + 0.01 * s
-                        + (0.1 if group == "strong" else 0.0)
-                        for s in SEEDS
-                    ]
-                )
-                for m in METRICS
-            }
-            for group in ("all", "strong")
-        }
+                for reference, value in (("observed", score), ("truth", -10 * score)):
+                    row = {"method": method, "seed": seed, "perturbation": pert, "context": "THP-1"}
+                    row["group"] = "all;strong" if pert in STRONG else "all"
+                    row["reference"] = reference
+                    row.update({m: (1 - value if m.startswith("mse") else value) for m in METRICS})
+                    rows.append(row)
+    scores = pd.DataFrame(rows)
+    groups = {"all": [(p, "THP-1") for p in PERTURBATIONS], "strong": [(p, "THP-1") for p in STRONG]}
+    observed_rows = scores[scores["reference"] == "observed"]
+    summary = summarise(observed_rows, groups, METRICS, SEEDS)
+    baselines = [m for m in methods if m != "ceiling" and not m.startswith("biojepa")]
     results = {
         "dataset": "papalexi2021 <test>",
         "split": "unseen_perturbation",
         "seeds": SEEDS,
         "groups": {"all": PERTURBATIONS, "strong": STRONG},
         "methods": summary,
+        "gap_closed": gap_closed(summary, baselines, "ceiling"),
+        "settings": {"baselines": baselines, "aggregation": AGGREGATION},
     }
     root.joinpath("results.json").write_text(json.dumps(results))
-    pd.DataFrame(rows).to_csv(root / "per_perturbation.csv", index=False)
+    scores.to_csv(root / "per_perturbation.csv", index=False)
 
 
 def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(tmp_path):
@@ -114,6 +100,8 @@ def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(tmp_path)
         assert f">{name}" in page
     assert "papalexi2021 &lt;test&gt;" in page and "<test>" not in page
     assert "unseen_perturbation" in page and "1, 2" in page
+    # Ranked on the observed rows only (the truth rows would invert the order): A+B is best, A worst.
+    assert "Best: A+B (THP-1)" in page and "Worst: A (THP-1)" in page
 
     pngs = sorted((tmp_path / "figures").glob("*.png"))
     assert len(pngs) == len(METRICS) + 1

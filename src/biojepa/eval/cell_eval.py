@@ -23,9 +23,7 @@ the control mean plus Δ is itself negative the gene is floored at zero in every
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
+from biojepa.data.io import atomic_write
 from biojepa.data.schema import CONTROL, UNS_KEY, Condition
 from biojepa.errors import DataError
 from biojepa.eval.pseudobulk import cell_conditions, check_log_normalised, condition_key
@@ -124,8 +123,8 @@ def export_prediction(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{method}__seed{int(seed)}"
     real_path, pred_path = out_dir / f"{stem}_real.h5ad", out_dir / f"{stem}_pred.h5ad"
-    _write_h5ad(real_out, real_path)
-    _write_h5ad(pred_out, pred_path)
+    atomic_write(real_path, real_out.write_h5ad)
+    atomic_write(pred_path, pred_out.write_h5ad)
     return real_path, pred_path
 
 
@@ -207,14 +206,3 @@ def _check_expression(expression: np.ndarray) -> None:
 
 def _dense(matrix) -> np.ndarray:
     return np.asarray(matrix.toarray() if scipy.sparse.issparse(matrix) else matrix, dtype=np.float64)
-
-
-def _write_h5ad(adata: ad.AnnData, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

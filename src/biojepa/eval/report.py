@@ -10,11 +10,8 @@ worst perturbations, and the results table.
 from __future__ import annotations
 
 import html
-import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,16 +19,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from biojepa.data.io import atomic_write
 from biojepa.data.schema import split_perturbation
 from biojepa.errors import DataError
-from biojepa.eval.aggregate import AGGREGATION, GAP_CLOSED, gap_closed
+from biojepa.eval.aggregate import AGGREGATION, GAP_CLOSED
 from biojepa.eval.metrics import Metric, get_metric
 
 CEILING = "ceiling"
-MODEL_PREFIX = "biojepa"
+MODEL = "biojepa"
 RANKING_METRIC = "pearson_delta"
 N_EXTREMES = 3
-_REQUIRED_KEYS = ("dataset", "split", "seeds", "groups", "methods")
+_REQUIRED_KEYS = ("dataset", "split", "seeds", "groups", "methods", "gap_closed")
 _STAT_KEYS = ("mean", "sd", "per_seed")
 _BASELINE_COLOUR = "#a6a6a6"
 _MODEL_COLOUR = "#1f6fb4"
@@ -50,6 +48,13 @@ class BenchmarkResults:
     groups: list[str]
     metrics: list[str]
     gaps: dict
+    baselines: list[str]
+
+    def kind(self, method: str) -> str:
+        """``"ceiling"``, ``"baseline"`` or ``"model"`` (the world model and its ablations)."""
+        if method == CEILING:
+            return "ceiling"
+        return "baseline" if method in self.baselines else "model"
 
     def gap_closed(self, method: str, group: str, metric: str) -> float | None:
         """Gap closed by ``method`` on the group's ``metric`` (see :data:`GAP_CLOSED`); None if undefined."""
@@ -67,7 +72,7 @@ def write_report(out_dir: Path) -> Path:
     scatter = _scatter_figure(results, shown, figures)
     page = _html(results, bar_charts, shown, scatter)
     path = results.root / "report.html"
-    _atomic_write(path, page.encode("utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return path
 
 
@@ -94,9 +99,13 @@ def load_results(out_dir: Path) -> BenchmarkResults:
         raise DataError(
             f"{csv} lacks the column(s) {sorted(needed - set(table.columns))}; rerun the benchmark"
         )
-    baselines = [m for m in methods if m != CEILING and not is_model(m)]
-    gaps = summary.get("gap_closed") or gap_closed(summary["methods"], baselines, ceiling=CEILING)
-    return BenchmarkResults(out_dir, summary, table, methods, groups, metrics, gaps)
+    if "reference" in table.columns:  # simulated data also scores against the noise-free truth
+        table = table[table["reference"] == "observed"]
+    settings = summary.get("settings", {})
+    baselines = settings.get("baselines", [m for m in methods if m != CEILING and not m.startswith(MODEL)])
+    return BenchmarkResults(
+        out_dir, summary, table, methods, groups, metrics, summary["gap_closed"], list(baselines)
+    )
 
 
 def higher_is_better(metric: str) -> bool:
@@ -113,15 +122,10 @@ def _metric(name: str) -> Metric:
         ) from None
 
 
-def is_model(method: str) -> bool:
-    """Whether ``method`` is the world model or one of its ablations (not a baseline or the ceiling)."""
-    return method.startswith(MODEL_PREFIX)
-
-
 def scatter_method(results: BenchmarkResults) -> str:
     """The method whose Δ scatters the report shows: ``biojepa`` if run, else the best non-ceiling method."""
-    if MODEL_PREFIX in results.methods:
-        return MODEL_PREFIX
+    if MODEL in results.methods:
+        return MODEL
     metric = _ranking_metric(results.metrics)
     best = _best_method(results, results.groups[0], metric)
     if best is None:
@@ -166,9 +170,9 @@ def _per_seed(results: BenchmarkResults, method: str, group: str, metric: str) -
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
-def _colour(method: str) -> tuple[str, str]:
+def _colour(results: BenchmarkResults, method: str) -> tuple[str, str]:
     """Face colour and hatch: baselines grey, the model blue, its blind ablation light blue and hatched."""
-    if not is_model(method):
+    if results.kind(method) == "baseline":
         return _BASELINE_COLOUR, ""
     return (_ABLATION_COLOUR, "//") if "blind" in method else (_MODEL_COLOUR, "")
 
@@ -186,7 +190,7 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
             if mean is None:
                 continue
             sd = _stat(results, method, group, metric, "sd")
-            face, hatch = _colour(method)
+            face, hatch = _colour(results, method)
             ax.bar(i, mean, yerr=sd, color=face, hatch=hatch, edgecolor="#333333", linewidth=0.6, capsize=3)
             seeds = _per_seed(results, method, group, metric)
             ax.scatter(np.full(len(seeds), i), seeds, s=7, color="#222222", zorder=3)
@@ -333,7 +337,7 @@ def _table(results: BenchmarkResults, group: str) -> str:
     )
     rows = []
     for method in results.methods:
-        kind = "ceiling" if method == CEILING else "model" if is_model(method) else "baseline"
+        kind = results.kind(method)
         cells = []
         for metric in results.metrics:
             marked = best[metric] == method
@@ -383,7 +387,7 @@ dt {{ font-weight: bold; margin-top: 0.4em; }}
 </style></head><body>
 <h1>Benchmark: {esc(str(s["dataset"]))}</h1>
 <p>Split <b>{esc(str(s["split"]))}</b>; seeds {esc(seeds)}; perturbations per group: {group_sizes}.
-Aggregation: {esc(str(s.get("aggregation", AGGREGATION)))}.</p>
+Aggregation: {esc(str(s.get("settings", {}).get("aggregation", AGGREGATION)))}.</p>
 <h2>Results</h2>
 <p>★ marks the best method other than the ceiling in each column. Baselines are grey, the model blue,
 the ceiling (split-half technical duplicate of the truth) red.</p>
@@ -422,17 +426,4 @@ def _slug(name: str) -> str:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    _atomic_write(path, buffer.getvalue())
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
