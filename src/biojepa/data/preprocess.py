@@ -58,12 +58,13 @@ def prepare(
     info = dict(adata.uns.get(UNS_KEY, {}))
     logged = bool(info.get("log_normalised", False))
     validate(adata, require_counts=not logged)
-    out = adata.copy()
-    if not logged and "counts" in out.layers:
-        out.X = out.layers["counts"]
-    out.X = _as_float32_csr(out.X)
-    qc = _quality_control(out, min_genes=min_genes, min_cells=min_cells, guide_filter=guide_filter)
-    out = out[qc.pop("cell_mask"), qc.pop("gene_mask")].copy()
+    matrix = _as_float32_csr(adata.layers["counts"] if not logged and "counts" in adata.layers else adata.X)
+    qc = _quality_control(
+        matrix, adata.obs, min_genes=min_genes, min_cells=min_cells, guide_filter=guide_filter
+    )
+    cells, genes = qc.pop("cell_mask"), qc.pop("gene_mask")
+    out = adata.copy() if cells.all() and genes.all() else adata[cells, genes].copy()
+    out.X = matrix[cells][:, genes]
     out.obs["n_genes"] = np.asarray((out.X > 0).sum(axis=1)).ravel().astype(np.int32)
     if logged:
         log.warning(
@@ -94,33 +95,35 @@ def _as_float32_csr(matrix) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix(matrix, dtype=np.float32)
 
 
-def _quality_control(adata: ad.AnnData, *, min_genes: int, min_cells: int, guide_filter: bool) -> dict:
-    """Cell and gene masks plus a JSON-able report of what they remove."""
+def _quality_control(
+    matrix: scipy.sparse.csr_matrix, obs: pd.DataFrame, *, min_genes: int, min_cells: int, guide_filter: bool
+) -> dict:
+    """Cell and gene masks over ``matrix`` (cells × genes) plus a JSON-able report of what they remove."""
     if min_genes < 1 or min_cells < 0:
         raise DataError(
             f"min_genes must be >= 1 (empty cells cannot be normalised) and min_cells >= 0; got "
             f"{min_genes}, {min_cells}"
         )
-    detected = adata.X > 0
+    detected = matrix > 0
     cell_mask = np.asarray(detected.sum(axis=1)).ravel() >= min_genes
     removed_low_genes = int((~cell_mask).sum())
     removed_guides = 0
     if guide_filter:
-        guides = _confident_guides(adata.obs)
+        guides = _confident_guides(obs)
         removed_guides = int((cell_mask & ~guides).sum())
         cell_mask &= guides
     gene_mask = np.asarray(detected[cell_mask].sum(axis=0)).ravel() >= min_cells
-    groups_lost = _groups_lost(adata.obs, cell_mask)
+    groups_lost = _groups_lost(obs, cell_mask)
     if groups_lost:
         log.warning("QC removed every cell of %d group(s): %s", len(groups_lost), ", ".join(groups_lost))
     report = {
         "min_genes": min_genes,
         "min_cells": min_cells,
         "guide_filter": guide_filter,
-        "cells_in": adata.n_obs,
+        "cells_in": matrix.shape[0],
         "cells_removed_min_genes": removed_low_genes,
         "cells_removed_guide_filter": removed_guides,
-        "genes_in": adata.n_vars,
+        "genes_in": matrix.shape[1],
         "genes_removed_min_cells": int((~gene_mask).sum()),
         "groups_removed": ", ".join(groups_lost),
     }
