@@ -384,7 +384,8 @@ def _assemble(
     obs["context"] = pd.Categorical(np.asarray(context).astype(str))
     obs["batch"] = pd.Categorical(np.asarray(batch).astype(str))
     var = adata.var.copy()
-    var.insert(0, "source_id", var.index.astype(str))
+    if "source_id" not in var.columns:
+        var.insert(0, "source_id", var.index.astype(str))
     var.index = pd.Index(_gene_symbols(adata.var), name=None)
     matrix = X.copy() if scipy.sparse.issparse(X) else np.array(X)
     uns = {k: v for k, v in adata.uns.items() if k != UNS_KEY}
