@@ -38,20 +38,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-def random_pair_cosines() -> Callable[[GenePriors], np.ndarray]:
-    """Cosines of 3,000 random pairs of different genes of a prior (seeded)."""
-
-    def cosines(priors: GenePriors) -> np.ndarray:
-        rng = np.random.default_rng(0)
-        i, j = rng.integers(0, len(priors), (2, 3000))
-        i, j = i[i != j], j[i != j]
-        unit = _unit(priors.features)
-        return (unit[i] * unit[j]).sum(axis=1)
-
-    return cosines
-
-
-@pytest.fixture
 def pair_cosine() -> Callable[[GenePriors, str, str], float]:
     def cosine(priors: GenePriors, a: str, b: str) -> float:
         x, known = priors.lookup([a, b])

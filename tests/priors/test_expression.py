@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import anndata as ad
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ import scanpy as sc
 
 from biojepa.data.schema import UNS_KEY
 from biojepa.errors import DataError
-from biojepa.priors.base import GenePriors
+from biojepa.priors.diagnostics import pair_cosines
 from biojepa.priors.expression import expression_priors
 
 
@@ -59,7 +57,6 @@ def test_counts_and_tiny_inputs_are_rejected() -> None:
 def test_papalexi_controls(
     papalexi: ad.AnnData,
     papalexi_targets: list[str],
-    random_pair_cosines: Callable[[GenePriors], np.ndarray],
 ) -> None:
     controls = papalexi[papalexi.obs["perturbation"] == "control"].copy()
     sc.pp.normalize_total(controls, target_sum=1e4)
@@ -69,4 +66,4 @@ def test_papalexi_controls(
     assert priors.coverage(list(papalexi.var_names)) > 0.95
     # Only measured genes get a vector: most Papalexi targets are not among the 299 measured genes.
     assert priors.coverage(papalexi_targets) < 0.5
-    assert random_pair_cosines(priors).mean() < 0.3
+    assert pair_cosines(priors).mean() < 0.3

@@ -12,6 +12,7 @@ import pytest
 
 from biojepa.errors import DataError
 from biojepa.priors.base import GenePriors
+from biojepa.priors.diagnostics import pair_cosines
 from biojepa.priors.load import load_gene_priors
 
 
@@ -19,7 +20,6 @@ def test_default_prior_covers_all_targets_and_is_not_collapsed(
     shared_data_dir: Path,
     papalexi: ad.AnnData,
     papalexi_targets: list[str],
-    random_pair_cosines: Callable[[GenePriors], np.ndarray],
     pair_cosine: Callable[[GenePriors, str, str], float],
     related_pairs: list[tuple[str, str]],
 ) -> None:
@@ -30,7 +30,7 @@ def test_default_prior_covers_all_targets_and_is_not_collapsed(
     unmeasured = [t for t in papalexi_targets if t not in measured]
     assert len(unmeasured) >= 12 and priors.coverage(unmeasured) == 1.0
     assert priors.coverage(measured) > 0.8
-    random = random_pair_cosines(priors)
+    random = pair_cosines(priors)
     assert random.mean() < 0.3 and np.abs(random).mean() < 0.3
     features, _ = priors.lookup(papalexi_targets)
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)

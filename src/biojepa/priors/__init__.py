@@ -6,6 +6,7 @@ embeddings (:func:`expression_priors`). :func:`load_gene_priors` combines the kn
 """
 
 from biojepa.priors.base import GenePriors, centre_scale, combine
+from biojepa.priors.diagnostics import coverage_table, pair_cosines
 from biojepa.priors.expression import expression_priors
 from biojepa.priors.go import go_priors
 from biojepa.priors.hallmark import hallmark_priors
@@ -21,11 +22,13 @@ __all__ = [
     "GenePriors",
     "centre_scale",
     "combine",
+    "coverage_table",
     "expression_priors",
     "fetch_source",
     "go_priors",
     "hallmark_priors",
     "load_gene_priors",
+    "pair_cosines",
     "regulon_priors",
     "text_priors",
 ]
