@@ -57,7 +57,7 @@ def fetch(
     force: Annotated[bool, typer.Option("--force", help="Download even if the dataset is present.")] = False,
 ) -> None:
     """Download a registered dataset into the data directory (resumable, checksum-verified)."""
-    from biojepa.data.download import download_file, extract_archive
+    from biojepa.data.download import download_file, extract_archive, sha256sum
     from biojepa.data.registry import get_dataset
 
     with user_errors():
@@ -73,6 +73,10 @@ def fetch(
                 dest.unlink(missing_ok=True)
             console.print(f"downloading {remote.url} → {dest}")
             download_file(remote.url, dest, sha256=remote.sha256, progress=True)
+            if remote.sha256 is None:
+                console.print(
+                    f"[yellow]no checksum is registered for this file[/]; its sha256 is {sha256sum(dest)}"
+                )
             if remote.extract:
                 extract_archive(dest, dest.parent)
         path = entry.local_path(root)
