@@ -201,3 +201,11 @@ def test_sha256sum_matches_hashlib(tmp_path):
     path = Path(tmp_path / "f")
     path.write_bytes(PAYLOAD)
     assert sha256sum(path) == _sha(PAYLOAD)
+
+
+def test_complete_partial_file_answered_416_restarts_cleanly(server, tmp_path):
+    dest = tmp_path / "p.bin"
+    (tmp_path / "p.bin.part").write_bytes(PAYLOAD + b"extra")
+    download_file(_url(server, "payload.bin"), dest, sha256=_sha(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert [r[1] for r in server.requests] == [f"bytes={len(PAYLOAD) + 5}-", None]
