@@ -31,6 +31,7 @@ class NetworkConfig:
     feedforward_probability: float = 0.3
     cooperative_fraction: float = 0.2
     hill_coefficients: tuple[float, ...] = (1.0, 2.0, 3.0)
+    promoter_hill: tuple[float, ...] = (1.0, 2.0, 3.0)
     dorothea_confidence: str = "ABC"
 
 
@@ -48,7 +49,7 @@ class InterventionConfig:
     """Guides and compounds."""
 
     guides_per_gene: int = 2
-    crispri_efficiency_beta: tuple[float, float] = (6.0, 2.0)
+    crispri_efficiency_beta: tuple[float, float] = (8.0, 1.5)
     ineffective_fraction: float = 0.1  # genes whose guides all barely work
     ko_residual_mrna: float = 0.3  # nonsense-mediated decay leaves this fraction of the transcript
     crispra_fold_median: float = 5.0

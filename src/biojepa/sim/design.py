@@ -56,18 +56,28 @@ def _pick_singles(network: Network, cfg: DesignConfig, rng: np.random.Generator)
 def _pick_doubles(
     network: Network, singles: list[str], cfg: DesignConfig, rng: np.random.Generator
 ) -> list[str]:
-    """Pairs of sampled singles; most pair two regulators, where interactions can arise."""
+    """Pairs of sampled singles, as a combinatorial screen chooses them: about 60 % pair two related
+    regulators (one regulates the other, or they share ≥ 20 % of their targets), where interactions can arise;
+    the rest pair any two singles."""
     index = {g: i for i, g in enumerate(network.genes)}
     regs = [g for g in singles if network.is_regulator[index[g]]]
-    doubles: set[str] = set()
+    children = {g: set(network.edge_target[network.edge_source == index[g]].tolist()) for g in regs}
+    related = [
+        (a, b)
+        for k, a in enumerate(regs)
+        for b in regs[k + 1 :]
+        if len(children[a] & children[b]) >= 0.2 * min(len(children[a]), len(children[b]))
+        or index[b] in children[a]
+        or index[a] in children[b]
+    ]
+    n_related = min(len(related), round(0.6 * cfg.n_doubles))
+    picks = [related[i] for i in rng.choice(len(related), size=n_related, replace=False)] if related else []
+    doubles = {join_perturbation(p) for p in picks}
     for _ in range(50 * cfg.n_doubles):
-        if len(doubles) >= cfg.n_doubles:
+        if len(doubles) >= cfg.n_doubles or len(singles) < 2:
             break
-        pool = regs if len(regs) >= 2 and rng.random() < 0.7 else singles
-        if len(pool) < 2:
-            break
-        a, b = rng.choice(len(pool), size=2, replace=False)
-        doubles.add(join_perturbation([pool[a], pool[b]]))
+        a, b = rng.choice(len(singles), size=2, replace=False)
+        doubles.add(join_perturbation([singles[a], singles[b]]))
     if len(doubles) < cfg.n_doubles:
         raise DataError(f"could only form {len(doubles)} of {cfg.n_doubles} doubles; raise design.n_singles")
     return sorted(doubles)

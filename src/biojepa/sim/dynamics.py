@@ -42,10 +42,16 @@ class Dynamics:
 
     def production(self, effective: np.ndarray, basal: np.ndarray) -> np.ndarray:
         """Production rate of every gene given the effective (activity-scaled) levels of its regulators."""
+        net = self.network
+        ratio = (self.promoter_input(effective) / net.promoter_half) ** net.promoter_hill
+        return basal + net.promoter_vmax * ratio / (1.0 + ratio)
+
+    def promoter_input(self, effective: np.ndarray) -> np.ndarray:
+        """Summed regulatory input ``u`` of every gene."""
         ratio = (np.maximum(effective[:, self.network.edge_source], 0.0) / self._k) ** self._hill
         hill = np.where(self._repress, 1.0, ratio) / (1.0 + ratio)
         log_terms = (self._edge_to_term @ np.log(np.maximum(hill, 1e-300)).T).T
-        return basal + (self._term_to_gene @ np.exp(log_terms).T).T
+        return (self._term_to_gene @ np.exp(log_terms).T).T
 
     def steady_state(
         self, basal: np.ndarray, mrna: np.ndarray, activity: np.ndarray, start: np.ndarray | None = None
@@ -93,16 +99,23 @@ class Dynamics:
 
 
 def calibrate(network: Network, basal: np.ndarray, cfg: DynamicsConfig, rng: np.random.Generator) -> Network:
-    """Set each edge's half-saturation constant near its regulator's unperturbed level.
+    """Place every edge and promoter in its responsive range at the unperturbed state.
 
-    Regulators then sit in the responsive part of their Hill curves, so interventions propagate;
-    ``K = u · level(source)`` with ``u ~ U(0.5, 1.5)``, refined over three solves.
+    ``K = u_e · level(source)`` and ``U = u_g · input(gene)`` with ``u ~ U(0.5, 1.5)``, refined over
+    three solves, so interventions propagate instead of hitting saturated or silent regulators.
     """
-    scale = rng.uniform(0.5, 1.5, len(network.edge_source))
+    edge_scale = rng.uniform(0.5, 1.5, len(network.edge_source))
+    gene_scale = rng.uniform(0.5, 1.5, network.n_genes)
     inflow = np.bincount(network.term_target, weights=network.term_weight, minlength=network.n_genes)
     level = basal + 0.5 * inflow
     ones = np.ones((1, network.n_genes))
-    for _ in range(3):
-        network = dataclasses.replace(network, edge_k=np.maximum(level[network.edge_source] * scale, 1e-9))
-        level = Dynamics(network, cfg).steady_state(basal[None, :], ones, ones, start=level[None, :])[0]
-    return dataclasses.replace(network, edge_k=np.maximum(level[network.edge_source] * scale, 1e-9))
+    for final in (False, False, False, True):
+        network = dataclasses.replace(
+            network, edge_k=np.maximum(level[network.edge_source] * edge_scale, 1e-9)
+        )
+        dynamics = Dynamics(network, cfg)
+        drive = dynamics.promoter_input(level[None, :])[0]
+        network = dataclasses.replace(network, promoter_half=np.maximum(drive * gene_scale, 1e-12))
+        if not final:
+            level = Dynamics(network, cfg).steady_state(basal[None, :], ones, ones, start=level[None, :])[0]
+    return network

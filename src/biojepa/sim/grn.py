@@ -2,8 +2,10 @@
 
 An edge ``j → i`` carries a sign (activation / repression), a Hill coefficient and a half-saturation
 constant. Edges into the same gene are grouped into *terms*: a single-edge term is an independent
-input, a two-edge term is a cooperative (AND-like) input whose Hill factors multiply. A gene's
-production is ``basal + Σ_terms weight · Π_edges hill(x_source)``.
+input, a two-edge term is a cooperative (AND-like) input whose Hill factors multiply. The promoter
+integrates its terms, ``u = Σ_terms weight · Π_edges hill(x_source)``, through its own saturating
+response: production is ``basal + vmax · u^q / (u^q + U^q)``, so inputs that converge on a gene
+combine non-additively (the source of synergy and buffering between perturbations).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Network:
     term_target: np.ndarray  # (T,) gene the term feeds
     term_weight: np.ndarray  # (T,) maximal production the term adds
     basal: np.ndarray  # (G,) production without any input
+    promoter_vmax: np.ndarray  # (G,) maximal regulated production
+    promoter_hill: np.ndarray  # (G,) cooperativity q of the promoter response
+    promoter_half: np.ndarray  # (G,) input U giving half-maximal regulated production
     degradation: np.ndarray  # (G,) relative first-order decay rate (median 1)
 
     @property
@@ -211,5 +216,8 @@ def _assemble(
         term_target=term_target,
         term_weight=term_weight,
         basal=basal,
+        promoter_vmax=2.0 * inflow,
+        promoter_hill=rng.choice(np.asarray(cfg.promoter_hill, dtype=float), size=n),
+        promoter_half=np.maximum(0.5 * inflow, 1e-12),
         degradation=rng.lognormal(0.0, 0.5, n),
     )
