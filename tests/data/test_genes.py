@@ -24,6 +24,11 @@ def test_previous_symbols_map_to_current(shared_data_dir: Path) -> None:
     assert harmonise_symbols(old, shared_data_dir) == ["CBARP", "MIDEAS", "MARCHF8", "LRMDA", "DARS1"]
 
 
+def test_mitochondrial_genes_with_hgnc_prefix_map_to_ncbi_symbols(shared_data_dir: Path) -> None:
+    names = ["MT-ATP8", "MT-CO1", "MT-CYB", "MT-ND4L", "MT-TL1"]
+    assert harmonise_symbols(names, shared_data_dir) == ["ATP8", "COX1", "CYTB", "ND4L", "TRNL1"]
+
+
 def test_official_symbols_map_to_themselves(shared_data_dir: Path) -> None:
     # RNR1 is the official symbol of two entries and an alias of NR4A2.
     symbols = ["STAT1", "IRF1", "TP53", "RNR1", "HBD"]

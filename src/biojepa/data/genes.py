@@ -19,7 +19,7 @@ from biojepa.config import data_dir as default_data_dir
 from biojepa.errors import DataError
 
 GENE_INFO_FILE = Path("gene_annotations_go") / "human_gene_info.tsv.gz"
-GENE_TABLE_COLUMNS = ("entrez_id", "symbol", "gene_name", "gene_type", "aliases")
+GENE_TABLE_COLUMNS = ("entrez_id", "symbol", "gene_name", "gene_type", "chromosome", "aliases")
 ALIAS_SEP = ";"
 
 
@@ -56,13 +56,22 @@ def _load_gene_table(path: Path) -> pd.DataFrame:
 
 @lru_cache(maxsize=4)
 def _alias_to_symbol(path: Path) -> dict[str, str]:
-    """Unambiguous alias → official symbol; official symbols are never remapped."""
+    """Unambiguous alias → official symbol; official symbols are never remapped.
+
+    NCBI names mitochondrial genes without HGNC's ``MT-`` prefix (``ATP8``, alias ``MTATP8``), so
+    ``MT-ATP8`` as found in 10x/Ensembl feature names is added as an alias of those genes.
+    """
     table = _load_gene_table(path)
     official = set(table["symbol"])
     candidates: dict[str, set[str]] = {}
-    for symbol, aliases in zip(table["symbol"], table["aliases"], strict=True):
-        for alias in aliases.split(ALIAS_SEP):
-            if alias and alias not in official:
+    for symbol, aliases, chromosome in zip(
+        table["symbol"], table["aliases"], table["chromosome"], strict=True
+    ):
+        names = [a for a in aliases.split(ALIAS_SEP) if a]
+        if chromosome == "MT":
+            names += [f"MT-{a[2:]}" for a in names if a.startswith("MT") and not a.startswith("MT-")]
+        for alias in names:
+            if alias not in official:
                 candidates.setdefault(alias, set()).add(symbol)
     return {alias: next(iter(symbols)) for alias, symbols in candidates.items() if len(symbols) == 1}
 

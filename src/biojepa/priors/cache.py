@@ -16,8 +16,8 @@ import platformdirs
 from biojepa.priors.base import GenePriors
 
 CACHE_DIR_ENV = "BIOJEPA_CACHE_DIR"
-# Bump when a builder's output changes for the same inputs, so stale caches are not reused.
-CACHE_FORMAT = 1
+# Bump when a builder's output (or symbol harmonisation) changes for the same inputs.
+CACHE_FORMAT = 2
 _IN_PROCESS: dict[str, GenePriors] = {}
 
 
