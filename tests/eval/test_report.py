@@ -148,6 +148,21 @@ def test_gap_closed_written_by_the_benchmark_is_the_one_shown(tmp_path):
     assert page.split("<th>linear</th>")[1].split("</tr>")[0].endswith("<td>0.12</td>")
 
 
+def test_ties_are_all_starred_and_noise_free_scores_get_their_own_table(tmp_path):
+    _fake_benchmark(tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    data["methods"]["linear_copy"] = data["methods"]["linear"]
+    data["settings"]["baselines"].append("linear_copy")
+    data["vs_truth"] = {m: v for m, v in data["methods"].items() if m != "ceiling"}
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    page = write_report(tmp_path).read_text()
+    observed_part, truth_part = page.split("noise-free truth")
+    for method in ("linear", "linear_copy"):
+        row = observed_part.split(f"<th>{method}</th>")[1].split("</tr>")[0]
+        assert row.count("★") == len(METRICS)
+    assert truth_part.count("<table>") == 2 and "<th>ceiling</th>" not in truth_part.split("<h2>")[0]
+
+
 def test_unknown_metric_is_a_clear_error(tmp_path):
     _fake_benchmark(tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())

@@ -127,10 +127,10 @@ def scatter_method(results: BenchmarkResults) -> str:
     if MODEL in results.methods:
         return MODEL
     metric = _ranking_metric(results.metrics)
-    best = _best_method(results, results.groups[0], metric)
-    if best is None:
+    best = sorted(_best_methods(results, results.groups[0], metric))
+    if not best:
         raise DataError(f"no method other than the ceiling has a {metric} score; nothing to plot")
-    return best
+    return best[0]
 
 
 def _ranking_metric(metrics: list[str]) -> str:
@@ -158,8 +158,10 @@ def _groups_and_metrics(methods: dict, out_dir: Path) -> tuple[list[str], list[s
     return groups, metrics
 
 
-def _stat(results: BenchmarkResults, method: str, group: str, metric: str, key: str) -> float | None:
-    value = results.summary["methods"].get(method, {}).get(group, {}).get(metric, {}).get(key)
+def _stat(
+    results: BenchmarkResults, method: str, group: str, metric: str, key: str, block: str = "methods"
+) -> float | None:
+    value = results.summary[block].get(method, {}).get(group, {}).get(metric, {}).get(key)
     if value is None or not math.isfinite(float(value)):
         return None
     return float(value)
@@ -188,6 +190,7 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
         for i, method in enumerate(methods):
             mean = _stat(results, method, group, metric, "mean")
             if mean is None:
+                ax.text(i, 0.0, "n/a", ha="center", va="bottom", fontsize=7, color="#555555")
                 continue
             sd = _stat(results, method, group, metric, "sd")
             face, hatch = _colour(results, method)
@@ -308,48 +311,51 @@ def _scatter_figure(results: BenchmarkResults, method: str, figures: Path) -> di
     return {"path": f"figures/{name}", "metric": metric, "best": best, "worst": worst}
 
 
-def _format_cell(results: BenchmarkResults, method: str, group: str, metric: str) -> str:
-    mean = _stat(results, method, group, metric, "mean")
+def _format_cell(results: BenchmarkResults, method: str, group: str, metric: str, block: str) -> str:
+    mean = _stat(results, method, group, metric, "mean", block)
     if mean is None:
         return "–"
-    sd = _stat(results, method, group, metric, "sd")
-    median = _stat(results, method, group, metric, "median")
+    sd = _stat(results, method, group, metric, "sd", block)
+    median = _stat(results, method, group, metric, "median", block)
     text = f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
     if median is not None:
         text += f'<br><span class="median">median {median:.3f}</span>'
     return text
 
 
-def _best_method(results: BenchmarkResults, group: str, metric: str) -> str | None:
-    scored = {m: _stat(results, m, group, metric, "mean") for m in results.methods if m != CEILING}
+def _best_methods(results: BenchmarkResults, group: str, metric: str, block: str = "methods") -> set[str]:
+    """The non-ceiling method(s) with the best mean (all of them when tied)."""
+    scored = {m: _stat(results, m, group, metric, "mean", block) for m in results.methods if m != CEILING}
     scored = {m: v for m, v in scored.items() if v is not None}
     if not scored:
-        return None
-    pick = max if higher_is_better(metric) else min
-    return pick(scored, key=scored.__getitem__)
+        return set()
+    top = max(scored.values()) if higher_is_better(metric) else min(scored.values())
+    return {m for m, v in scored.items() if math.isclose(v, top, rel_tol=1e-9, abs_tol=1e-12)}
 
 
-def _table(results: BenchmarkResults, group: str) -> str:
+def _table(results: BenchmarkResults, group: str, block: str = "methods") -> str:
+    """Mean ± sd per method and metric, best values starred; gap closed for the observed scores."""
     gap_metric = _ranking_metric(results.metrics)
-    best = {metric: _best_method(results, group, metric) for metric in results.metrics}
+    with_gap = block == "methods"
+    best = {metric: _best_methods(results, group, metric, block) for metric in results.metrics}
     head = "".join(
         f"<th>{html.escape(m)} {'↑' if higher_is_better(m) else '↓'}</th>" for m in results.metrics
     )
+    if with_gap:
+        head += f"<th>gap closed ({html.escape(gap_metric)})</th>"
     rows = []
-    for method in results.methods:
-        kind = results.kind(method)
+    for method in results.summary[block]:
         cells = []
         for metric in results.metrics:
-            marked = best[metric] == method
-            content = _format_cell(results, method, group, metric)
-            cells.append(f'<td class="best">{content} ★</td>' if marked else f"<td>{content}</td>")
-        gap = results.gap_closed(method, group, gap_metric)
-        cells.append(f"<td>{gap:.2f}</td>" if gap is not None else "<td>–</td>")
-        rows.append(f'<tr class="{kind}"><th>{html.escape(method)}</th>{"".join(cells)}</tr>')
-    return (
-        f"<table><thead><tr><th>method</th>{head}<th>gap closed ({html.escape(gap_metric)})</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+            content = _format_cell(results, method, group, metric, block)
+            starred = method in best[metric]
+            cells.append(f'<td class="best">{content} ★</td>' if starred else f"<td>{content}</td>")
+        if with_gap:
+            gap = results.gap_closed(method, group, gap_metric)
+            cells.append(f"<td>{gap:.2f}</td>" if gap is not None else "<td>–</td>")
+        row = f"<th>{html.escape(method)}</th>{''.join(cells)}"
+        rows.append(f'<tr class="{results.kind(method)}">{row}</tr>')
+    return f"<table><thead><tr><th>method</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _html(results: BenchmarkResults, bar_charts: dict[str, str], shown: str, scatter: dict) -> str:
@@ -358,6 +364,12 @@ def _html(results: BenchmarkResults, bar_charts: dict[str, str], shown: str, sca
     seeds = ", ".join(str(v) for v in s["seeds"])
     group_sizes = ", ".join(f"{esc(g)}: {len(s['groups'].get(g, []))}" for g in results.groups)
     tables = "".join(f"<h3>{esc(g)}</h3>{_table(results, g)}" for g in results.groups)
+    if "vs_truth" in s:
+        tables += (
+            "<h3>Scored against the noise-free truth (simulated data)</h3>"
+            "<p>The same predictions compared with the simulator's noiseless Δ, not the measured one.</p>"
+            + "".join(f"<h4>{esc(g)}</h4>{_table(results, g, 'vs_truth')}" for g in results.groups)
+        )
     charts = "".join(
         f'<figure><img src="{esc(path)}" alt="{esc(metric)} by method"><figcaption>{esc(metric)}</figcaption>'
         "</figure>"
@@ -389,8 +401,9 @@ dt {{ font-weight: bold; margin-top: 0.4em; }}
 <p>Split <b>{esc(str(s["split"]))}</b>; seeds {esc(seeds)}; perturbations per group: {group_sizes}.
 Aggregation: {esc(str(s.get("settings", {}).get("aggregation", AGGREGATION)))}.</p>
 <h2>Results</h2>
-<p>★ marks the best method other than the ceiling in each column. Baselines are grey, the model blue,
-the ceiling (split-half technical duplicate of the truth) red.</p>
+<p>★ marks the best method other than the ceiling in each column (all of them when tied); – marks a value
+that is undefined (e.g. Pearson Δ of a prediction that is constant over genes). Baselines are grey, the
+model blue, the ceiling (split-half technical duplicate of the truth) red.</p>
 {tables}
 <h2>Metrics by method</h2>
 <p>Bars: the mean over seeds, error bars ± sd, dots the per-seed values; dashed line: the ceiling.</p>
