@@ -84,9 +84,10 @@ def go_priors(
         counts = np.asarray(matrix.sum(axis=0)).ravel()
         matrix = matrix[:, (counts >= min_genes) & ~np.isin(terms, list(ROOT_TERMS))]
         annotated = np.flatnonzero(matrix.getnnz(axis=1) > 0)
-        if min(matrix.shape) <= n_components:
+        if min(annotated.size, matrix.shape[1]) <= n_components:
             raise DataError(
-                f"GO matrix {matrix.shape} after filtering is too small for n_components={n_components}; "
+                f"GO matrix of {annotated.size} genes x {matrix.shape[1]} terms after filtering is too "
+                f"small for n_components={n_components}; "
                 "lower n_components or min_genes"
             )
         weighted = TfidfTransformer().fit_transform(matrix[annotated])

@@ -85,15 +85,12 @@ def embed_texts(
     """Unit-norm float32 embeddings ``(len(texts), 384)``; cached on disk per (model, max_tokens, text)."""
     keys = [hashlib.sha256(f"{MODEL_ID}|{max_tokens}|{t}".encode()).hexdigest()[:24] for t in texts]
     store = _read_store()
-    todo = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in store))
-    if todo:
+    missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in store}
+    if missing:
         fresh = _model(max_tokens).encode(
-            [texts[i] for i in todo],
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
+            list(missing.values()), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
         )
-        store = {**_read_store(), **{keys[i]: v.astype(np.float32) for i, v in zip(todo, fresh, strict=True)}}
+        store = {**_read_store(), **dict(zip(missing, fresh.astype(np.float32), strict=True))}
         atomic_save_npz(_store_path(), keys=np.array(list(store)), vectors=np.stack(list(store.values())))
     return np.stack([store[k] for k in keys]).astype(np.float32)
 
