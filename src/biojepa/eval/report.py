@@ -208,10 +208,12 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
                 ha="right",
                 va="bottom",
                 color=_CEILING_COLOUR,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
                 fontsize=7,
             )
         ax.axhline(0.0, color="#555555", linewidth=0.6)
         ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
         n = len(results.summary["groups"].get(group, []))
         ax.set_title(f"{group} ({n} perturbations)" if n else group, fontsize=9)
     arrow = "higher is better" if higher_is_better(metric) else "lower is better"
