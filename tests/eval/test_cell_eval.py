@@ -2,16 +2,21 @@
 
 Where the definitions coincide. Both compute Pearson Δ as the Pearson correlation, over genes, of the
 predicted and observed pseudobulk effects (mean log-normalised expression of a perturbation minus the
-control mean, on the same genes). They differ in two ways the test keeps out of play:
+control mean, on the same genes). They differ in two ways:
 
 * our ``pearson_delta`` drops the targeted gene(s) of each perturbation (a knockdown trivially lowers its
-  own target); cell-eval keeps every gene. The synthetic perturbations here target genes that are not
-  measured, so the exclusion removes nothing.
+  own target); cell-eval keeps every gene. Where the target is not a measured gene the two agree (up to
+  the float32 storage of the exported cells); where it is, cell-eval equals ours computed with the target
+  kept, and both are checked.
 * cell-eval takes the predicted effect against the *predicted* control cells; the export copies the real
-  control cells into the prediction, so both controls are the measured control mean, as in ours.
+  control cells into the prediction, so both use the measured control mean, as ours does.
 
-Our top-20 variants (``pearson_delta_top20``, ``mse_top20``) have no cell-eval counterpart, and
-cell-eval's DE metrics (Wilcoxon via pdex) are skipped to keep the test fast.
+Discrimination (cell-eval's ``discrimination_score_l1``, the VCC "PDS") is compared too: both rank the
+true observed Δ by L1 distance to the prediction, dropping the target column when it is a measured gene;
+they differ only on exact ties (cell-eval takes the argsort position, ours counts ties as ½). Not
+compared: our top-20 variants (``pearson_delta_top20``, ``mse_top20``, ``direction_acc_top20``) have no
+cell-eval counterpart; its ``mse_delta`` averages over all genes; its DE metrics (Wilcoxon via pdex) are
+skipped to keep the tests fast.
 """
 
 from __future__ import annotations
@@ -93,6 +98,24 @@ def test_export_matches_cell_eval_layout_and_predicted_pseudobulk(tmp_path):
     np.testing.assert_allclose(_observed_deltas(real, conditions), predicted * 2, atol=1e-5)
 
 
+def _cell_eval_scores(real_path, pred_path, outdir, metric: str = "pearson_delta") -> dict[str, float]:
+    """cell-eval's own per-perturbation score for one of its AnnData-pair metrics (no DE, for speed)."""
+    from cell_eval import MetricsEvaluator, MetricType, metrics_registry
+
+    others = [m for m in metrics_registry.list_metrics(MetricType.ANNDATA_PAIR) if m != metric]
+    evaluator = MetricsEvaluator(
+        adata_pred=str(pred_path),
+        adata_real=str(real_path),
+        control_pert=CONTROL,
+        pert_col=PERT_COL,
+        num_threads=1,
+        outdir=str(outdir),
+        skip_de=True,
+    )
+    results, _ = evaluator.compute(profile="anndata", skip_metrics=others, write_csv=False)
+    return dict(zip(results["perturbation"].to_list(), results[metric].to_list(), strict=True))
+
+
 def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
     adata = _prepared()
     conditions = _conditions()
@@ -107,7 +130,7 @@ def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
         conditions=conditions,
         predicted_deltas=predicted,
     )
-    theirs = _cell_eval_pearson(real_path, pred_path, tmp_path / "cell_eval")
+    theirs = _cell_eval_scores(real_path, pred_path, tmp_path / "cell_eval")
 
     scores = score_predictions(predicted, conditions, truth.genes, truth, metrics=["pearson_delta"])
     ours = dict(zip(scores["perturbation"], scores["pearson_delta"], strict=True))
@@ -121,6 +144,28 @@ def test_cell_eval_pearson_delta_agrees_with_ours(tmp_path):
     kept = pearson_delta(predicted[g0], truth.deltas[g0], truth.genes, targets=())
     assert theirs["G0"] == pytest.approx(kept, abs=1e-5)
     assert abs(theirs["G0"] - ours["G0"]) > 1e-3
+
+
+def test_cell_eval_discrimination_agrees_with_ours_without_ties(tmp_path):
+    """PDS (``discrimination_score_l1``) equals our ``discrimination`` for single-gene perturbations.
+
+    Both rank the true observed Δ among all test perturbations' by L1 distance to the prediction, dropping
+    the target column when it is a measured gene; they differ only on exact ties, which noisy data lacks.
+    """
+    adata = _prepared()
+    conditions = _conditions()
+    truth = pseudobulk_deltas(adata, conditions, de=False)
+    # Predictions that land closest to the wrong perturbation for some conditions, so ranks vary.
+    predicted = np.roll(truth.deltas, 1, axis=0) * 0.5 + truth.deltas * 0.5
+    predicted += np.random.default_rng(2).normal(0.0, 0.4, size=predicted.shape)
+    real_path, pred_path = export_prediction(
+        tmp_path, method="m", seed=0, real=adata, conditions=conditions, predicted_deltas=predicted
+    )
+    theirs = _cell_eval_scores(real_path, pred_path, tmp_path / "ce", metric="discrimination_score_l1")
+    scores = score_predictions(predicted, conditions, truth.genes, truth, metrics=["discrimination"])
+    ours = dict(zip(scores["perturbation"], scores["discrimination"], strict=True))
+    assert theirs == pytest.approx(ours, abs=1e-9)
+    assert len(set(ours.values())) > 1
 
 
 def test_doses_of_one_compound_get_distinct_condition_labels(tmp_path):
@@ -145,24 +190,6 @@ def test_doses_of_one_compound_get_distinct_condition_labels(tmp_path):
     np.testing.assert_allclose(_observed_deltas(pred, conditions), predicted, atol=1e-5)
 
 
-def _cell_eval_pearson(real_path, pred_path, outdir) -> dict[str, float]:
-    """cell-eval's own per-perturbation ``pearson_delta`` (its DE metrics skipped for speed)."""
-    from cell_eval import MetricsEvaluator, MetricType, metrics_registry
-
-    others = [m for m in metrics_registry.list_metrics(MetricType.ANNDATA_PAIR) if m != "pearson_delta"]
-    evaluator = MetricsEvaluator(
-        adata_pred=str(pred_path),
-        adata_real=str(real_path),
-        control_pert=CONTROL,
-        pert_col=PERT_COL,
-        num_threads=1,
-        outdir=str(outdir),
-        skip_de=True,
-    )
-    results, _ = evaluator.compute(profile="anndata", skip_metrics=others, write_csv=False)
-    return dict(zip(results["perturbation"].to_list(), results["pearson_delta"].to_list(), strict=True))
-
-
 def test_cell_eval_agrees_on_real_papalexi(tmp_path, shared_data_dir):
     """The same check on the real Papalexi THP-1 screen, with a leave-one-out mean-effect predictor."""
     from biojepa.data import load_dataset
@@ -178,7 +205,7 @@ def test_cell_eval_agrees_on_real_papalexi(tmp_path, shared_data_dir):
     real_path, pred_path = export_prediction(
         tmp_path, method="train_mean", seed=1, real=adata, conditions=conditions, predicted_deltas=predicted
     )
-    theirs = _cell_eval_pearson(real_path, pred_path, tmp_path / "cell_eval")
+    theirs = _cell_eval_scores(real_path, pred_path, tmp_path / "cell_eval")
     truth = every.subset(conditions)
     ours = score_predictions(predicted, conditions, truth.genes, truth, metrics=["pearson_delta"])
     ours = dict(zip(ours["perturbation"], ours["pearson_delta"], strict=True))
