@@ -20,14 +20,14 @@ from biojepa.priors.base import GenePriors, centre_scale
 
 
 def _dense(x: np.ndarray | sp.spmatrix) -> np.ndarray:
-    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
 
 
 def expression_priors(
     train_controls: ad.AnnData,
     n_components: int = 32,
     *,
-    max_cells: int = 20_000,
+    max_cells: int = 10_000,
     seed: int = 0,
     harmonise: bool = True,
     data_dir: Path | None = None,
@@ -58,10 +58,9 @@ def expression_priors(
     names = [str(g) for g in train_controls.var_names]
     if harmonise:
         names = harmonise_symbols(names, data_dir)
-    first: dict[str, int] = {}
-    for i, name in enumerate(names):
-        first.setdefault(name, i)
-    keep = np.array([i for i in first.values() if genes_by_cells[i].std() > 0])
+    first = np.zeros(len(names), dtype=bool)
+    first[np.unique(names, return_index=True)[1]] = True
+    keep = np.flatnonzero(first & (genes_by_cells.std(axis=1) > 0))
     if keep.size <= n_components or cells.size <= n_components:
         raise DataError(
             f"n_components={n_components} needs more than that many varying genes ({keep.size}) "
