@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -67,3 +69,11 @@ def test_papalexi_controls(
     # Only measured genes get a vector: most Papalexi targets are not among the 299 measured genes.
     assert priors.coverage(papalexi_targets) < 0.5
     assert pair_cosines(priors).mean() < 0.3
+
+
+def test_duplicate_gene_names_keep_the_first(shared_data_dir: Path) -> None:
+    adata = _programmes()
+    adata.var_names = ["C19orf26", "CBARP", *(f"G{i}" for i in range(2, 41))]  # an alias and its symbol
+    priors = expression_priors(adata, n_components=3, data_dir=shared_data_dir)
+    assert priors.genes.count("CBARP") == 1 and "C19orf26" not in priors.genes
+    assert len(priors) == 39  # 41 names, one duplicate after harmonising, G40 constant
