@@ -102,6 +102,7 @@ def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(tmp_path)
     assert "unseen_perturbation" in page and "1, 2" in page
     # Ranked on the observed rows only (the truth rows would invert the order): A+B is best, A worst.
     assert "Best: A+B (THP-1)" in page and "Worst: A (THP-1)" in page
+    assert "<summary>Run settings</summary>" in page and "&quot;baselines&quot;" in page
 
     pngs = sorted((tmp_path / "figures").glob("*.png"))
     assert len(pngs) == len(METRICS) + 1

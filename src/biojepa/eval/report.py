@@ -93,7 +93,7 @@ def load_results(out_dir: Path) -> BenchmarkResults:
     csv = out_dir / "per_perturbation.csv"
     if not csv.is_file():
         raise DataError(f"{csv} is missing; the benchmark run did not finish, rerun it")
-    table = pd.read_csv(csv)
+    table = pd.read_csv(csv, dtype={"perturbation": str, "context": str})
     needed = {"method", "seed", "perturbation", "context"}
     if not needed <= set(table.columns):
         raise DataError(
@@ -379,6 +379,11 @@ def _html(results: BenchmarkResults, bar_charts: dict[str, str], shown: str, sca
     )
     definitions = "".join(f"<dt>{esc(m)}</dt><dd>{esc(_metric(m).description)}</dd>" for m in results.metrics)
 
+    settings = ""
+    if s.get("settings"):
+        dumped = json.dumps(s["settings"], indent=2, sort_keys=True, default=str)
+        settings = f"<details><summary>Run settings</summary><pre>{esc(dumped)}</pre></details>"
+
     def listed(items: list[_Extreme]) -> str:
         return ", ".join(f"{esc(e.perturbation)} ({esc(e.context)}) {e.score:.2f}" for e in items)
 
@@ -420,6 +425,7 @@ targeted genes (excluded from the scores) are red.</p>
 the same context. <b>Gap closed</b> (shown for {esc(_ranking_metric(results.metrics))}) =
 {esc(GAP_CLOSED)}; the best baseline is the best method that is neither the model nor the ceiling.</p>
 <dl>{definitions}</dl>
+{settings}
 </body></html>
 """
 
