@@ -91,10 +91,17 @@ def _fake_benchmark(root, methods=METHODS) -> None:
     scores.to_csv(root / "per_perturbation.csv", index=False)
 
 
-def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(tmp_path):
-    _fake_benchmark(tmp_path)
-    path = write_report(tmp_path)
-    assert path == tmp_path / "report.html"
+@pytest.fixture(scope="module")
+def baseline_report(tmp_path_factory):
+    """A report of the baselines and the ceiling (no model), rendered once for several tests."""
+    root = tmp_path_factory.mktemp("baselines")
+    _fake_benchmark(root)
+    return root, write_report(root)
+
+
+def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(baseline_report):
+    root, path = baseline_report
+    assert path == root / "report.html"
     page = path.read_text()
     for name in METHODS + METRICS:
         assert f">{name}" in page
@@ -104,19 +111,27 @@ def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(tmp_path)
     assert "Best: A+B (THP-1)" in page and "Worst: A (THP-1)" in page
     assert "<summary>Run settings</summary>" in page and "&quot;baselines&quot;" in page
 
-    pngs = sorted((tmp_path / "figures").glob("*.png"))
+    pngs = sorted((root / "figures").glob("*.png"))
     assert len(pngs) == len(METRICS) + 1
     for png in pngs:
         image = imread(png)
         assert image.ndim == 3 and min(image.shape[:2]) > 100
         assert f'src="figures/{png.name}"' in page
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_scatter_uses_the_best_baseline_without_the_model(baseline_report):
+    root, path = baseline_report
+    assert scatter_method(load_results(root)) == "linear"
+    assert (root / "figures" / "scatter_linear.png").is_file()
+    # mse is lower-is-better: its best marker goes to the lowest error (linear), not the highest.
+    linear_row = path.read_text().split("<th>linear</th>")[1].split("</tr>")[0]
+    assert linear_row.count("★") == len(METRICS)
 
 
 def test_best_non_ceiling_value_is_marked_and_gap_closed_is_computed(tmp_path):
     _fake_benchmark(tmp_path, [*METHODS, "biojepa", "biojepa_blind"])
-    write_report(tmp_path)
-    page = (tmp_path / "report.html").read_text()
+    page = write_report(tmp_path).read_text()
     results = load_results(tmp_path)
     # biojepa (0.6) beats every baseline but not the ceiling; the best baseline is linear (0.5).
     assert results.gap_closed("biojepa", "all", "pearson_delta") == pytest.approx((0.6 - 0.5) / (0.9 - 0.5))
@@ -131,29 +146,13 @@ def test_best_non_ceiling_value_is_marked_and_gap_closed_is_computed(tmp_path):
     assert (tmp_path / "figures" / "scatter_biojepa.png").is_file()
 
 
-def test_scatter_uses_the_best_baseline_without_the_model(tmp_path):
-    _fake_benchmark(tmp_path)
-    assert scatter_method(load_results(tmp_path)) == "linear"
-    # mse is lower-is-better: its best marker goes to the lowest error (linear), not the highest.
-    page = (write_report(tmp_path)).read_text()
-    linear_row = page.split("<th>linear</th>")[1].split("</tr>")[0]
-    assert linear_row.count("★") == len(METRICS)
-
-
-def test_gap_closed_written_by_the_benchmark_is_the_one_shown(tmp_path):
-    _fake_benchmark(tmp_path)
-    data = json.loads((tmp_path / "results.json").read_text())
-    data["gap_closed"] = {"linear": {"all": {"pearson_delta": 0.125}}}
-    (tmp_path / "results.json").write_text(json.dumps(data))
-    page = write_report(tmp_path).read_text()
-    assert page.split("<th>linear</th>")[1].split("</tr>")[0].endswith("<td>0.12</td>")
-
-
-def test_ties_are_all_starred_and_noise_free_scores_get_their_own_table(tmp_path):
+def test_ties_gap_closed_from_the_file_and_noise_free_scores(tmp_path):
+    """Ties are all starred; the gap closed shown is the benchmark's; noise-free scores get own tables."""
     _fake_benchmark(tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
     data["methods"]["linear_copy"] = data["methods"]["linear"]
     data["settings"]["baselines"].append("linear_copy")
+    data["gap_closed"]["train_mean"]["all"]["pearson_delta"] = 0.125
     data["vs_truth"] = {m: v for m, v in data["methods"].items() if m != "ceiling"}
     (tmp_path / "results.json").write_text(json.dumps(data))
     page = write_report(tmp_path).read_text()
@@ -161,6 +160,7 @@ def test_ties_are_all_starred_and_noise_free_scores_get_their_own_table(tmp_path
     for method in ("linear", "linear_copy"):
         row = observed_part.split(f"<th>{method}</th>")[1].split("</tr>")[0]
         assert row.count("★") == len(METRICS)
+    assert observed_part.split("<th>train_mean</th>")[1].split("</tr>")[0].endswith("<td>0.12</td>")
     assert truth_part.count("<table>") == 2 and "<th>ceiling</th>" not in truth_part.split("<h2>")[0]
 
 
@@ -190,3 +190,4 @@ def test_missing_or_incomplete_results_are_a_clear_error(tmp_path, damage, messa
     damage(root)
     with pytest.raises(DataError, match=message):
         write_report(root)
+    assert not (root / "report.html").exists() and not (root / "figures").exists()

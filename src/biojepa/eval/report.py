@@ -65,12 +65,11 @@ class BenchmarkResults:
 def write_report(out_dir: Path) -> Path:
     """Write ``out_dir/report.html`` and ``out_dir/figures/*.png`` from a benchmark output directory."""
     results = load_results(Path(out_dir))
+    scatter = _scatter_data(results, scatter_method(results))  # every input is read before drawing
     figures = results.root / "figures"
     figures.mkdir(exist_ok=True)
     bar_charts = {metric: _bar_chart(results, metric, figures) for metric in results.metrics}
-    shown = scatter_method(results)
-    scatter = _scatter_figure(results, shown, figures)
-    page = _html(results, bar_charts, shown, scatter)
+    page = _html(results, bar_charts, scatter, _scatter_figure(scatter, figures))
     path = results.root / "report.html"
     atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return path
@@ -271,13 +270,23 @@ def _load_deltas(results: BenchmarkResults, method: str, seed: int) -> dict[str,
         return {key: data[key] for key in needed}
 
 
-def _scatter_figure(results: BenchmarkResults, method: str, figures: Path) -> dict:
+@dataclass(frozen=True)
+class _Scatter:
+    """The perturbations the Δ scatter shows, ranked by ``metric``, with their Δ rows loaded."""
+
+    method: str
+    metric: str
+    best: list[_Extreme]
+    worst: list[_Extreme]
+    panels: list[tuple[str, _Extreme, np.ndarray, np.ndarray, np.ndarray]]  # label, e, obs, pred, targeted
+
+
+def _scatter_data(results: BenchmarkResults, method: str) -> _Scatter:
+    """Pick the best and worst perturbations of ``method`` and load their Δ rows."""
     metric, best, worst = _extremes(results, method)
-    panels = [("best", e) for e in best] + [("worst", e) for e in worst]
-    fig = Figure(figsize=(3.2 * len(best), 3.3 * 2), layout="constrained")
-    axes = fig.subplots(2, len(best), squeeze=False)
     cache: dict[int, dict[str, np.ndarray]] = {}
-    for ax, (label, e) in zip(axes.ravel(), panels, strict=True):
+    panels = []
+    for label, e in [("best", e) for e in best] + [("worst", e) for e in worst]:
         deltas = cache.setdefault(e.seed, _load_deltas(results, method, e.seed))
         hit = np.flatnonzero(
             (deltas["perturbations"].astype(str) == e.perturbation)
@@ -288,8 +297,15 @@ def _scatter_figure(results: BenchmarkResults, method: str, figures: Path) -> di
                 f"deltas/{method}__seed{e.seed}.npz has {hit.size} rows for {e.perturbation!r} in "
                 f"{e.context!r}; expected one, rerun the benchmark"
             )
-        observed, predicted = deltas["observed"][hit[0]], deltas["predicted"][hit[0]]
         targeted = np.isin(deltas["genes"].astype(str), split_perturbation(e.perturbation))
+        panels.append((label, e, deltas["observed"][hit[0]], deltas["predicted"][hit[0]], targeted))
+    return _Scatter(method, metric, best, worst, panels)
+
+
+def _scatter_figure(scatter: _Scatter, figures: Path) -> str:
+    fig = Figure(figsize=(3.2 * len(scatter.best), 3.3 * 2), layout="constrained")
+    axes = fig.subplots(2, len(scatter.best), squeeze=False)
+    for ax, (label, e, observed, predicted, targeted) in zip(axes.ravel(), scatter.panels, strict=True):
         ax.scatter(
             observed[~targeted], predicted[~targeted], s=6, color=_MODEL_COLOUR, alpha=0.6, linewidths=0
         )
@@ -303,14 +319,13 @@ def _scatter_figure(results: BenchmarkResults, method: str, figures: Path) -> di
         ax.set_xlim(-bound, bound)
         ax.set_ylim(-bound, bound)
         ax.set_aspect("equal")
-        ax.set_title(
-            f"{label}: {e.perturbation} ({e.context}), seed {e.seed}\n{metric} {e.seed_score:.2f}", fontsize=8
-        )
+        title = f"{label}: {e.perturbation} ({e.context}), seed {e.seed}\n{scatter.metric} {e.seed_score:.2f}"
+        ax.set_title(title, fontsize=8)
         ax.set_xlabel("observed Δ", fontsize=8)
         ax.set_ylabel("predicted Δ", fontsize=8)
-    name = f"scatter_{_slug(method)}.png"
+    name = f"scatter_{_slug(scatter.method)}.png"
     _save(fig, figures / name)
-    return {"path": f"figures/{name}", "metric": metric, "best": best, "worst": worst}
+    return f"figures/{name}"
 
 
 def _format_cell(results: BenchmarkResults, method: str, group: str, metric: str, block: str) -> str:
@@ -360,7 +375,7 @@ def _table(results: BenchmarkResults, group: str, block: str = "methods") -> str
     return f"<table><thead><tr><th>method</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _html(results: BenchmarkResults, bar_charts: dict[str, str], shown: str, scatter: dict) -> str:
+def _html(results: BenchmarkResults, bar_charts: dict[str, str], scatter: _Scatter, scatter_path: str) -> str:
     s = results.summary
     esc = html.escape
     seeds = ", ".join(str(v) for v in s["seeds"])
@@ -415,11 +430,11 @@ model blue, the ceiling (split-half technical duplicate of the truth) red.</p>
 <h2>Metrics by method</h2>
 <p>Bars: the mean over seeds, error bars ± sd, dots the per-seed values; dashed line: the ceiling.</p>
 {charts}
-<h2>Predicted vs observed Δ: {esc(shown)}</h2>
-<p>Ranked by {esc(scatter["metric"])} averaged over seeds. Best: {listed(scatter["best"])}.
-Worst: {listed(scatter["worst"])}. Each panel shows the first seed in which the perturbation was tested;
+<h2>Predicted vs observed Δ: {esc(scatter.method)}</h2>
+<p>Ranked by {esc(scatter.metric)} averaged over seeds. Best: {listed(scatter.best)}.
+Worst: {listed(scatter.worst)}. Each panel shows the first seed in which the perturbation was tested;
 targeted genes (excluded from the scores) are red.</p>
-<figure><img src="{esc(scatter["path"])}" alt="predicted versus observed delta"></figure>
+<figure><img src="{esc(scatter_path)}" alt="predicted versus observed delta"></figure>
 <h2>Definitions</h2>
 <p>Δ is the pseudobulk effect: mean log-normalised expression of a perturbation minus the control mean of
 the same context. <b>Gap closed</b> (shown for {esc(_ranking_metric(results.metrics))}) =
