@@ -261,6 +261,8 @@ class Trainer:
         self._dynamics_setup()
         cfg = self.config.dynamics
         m = self.module
+        m.encoder.eval()
+        m.decoder.eval()
         for part in (m.actions, m.predictor, m.effect, m.inverse):
             part.train()
         z_all = self.latents("train")

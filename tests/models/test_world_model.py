@@ -1,0 +1,125 @@
+import json
+
+import numpy as np
+import pytest
+
+from biojepa.data.schema import Condition
+from biojepa.errors import CheckpointError, DataError
+from biojepa.models.world_model import WorldModel, parse_actions
+from biojepa.train.config import default_config
+
+
+def tiny_config():
+    config = default_config("fast")
+    config.model.update(
+        latent_dim=16,
+        encoder_hidden=32,
+        action_dim=16,
+        predictor_hidden=32,
+        decoder_hidden=32,
+        effect_hidden=32,
+    )
+    config.pretrain.epochs = 1
+    config.decoder.epochs = 1
+    config.dynamics.epochs = 2
+    config.dynamics.steps_per_epoch = 4
+    return config
+
+
+@pytest.fixture(scope="module")
+def fitted(screen, priors, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    labels = screen.obs["perturbation"].to_numpy()
+    train = np.isin(labels, ["G0", "G1", "G2", "G4", "G5", "G6"])
+    val = labels == "G3"
+    model = WorldModel(tiny_config(), priors=priors).fit(screen, train, val, out=out)
+    return model, out
+
+
+def test_parse_actions():
+    conditions = parse_actions("STAT1, JAK2+IRF1,control", "crispri")
+    assert [c.perturbation for c in conditions] == ["STAT1", "IRF1+JAK2", "control"]
+    assert [c.perturbation_type for c in conditions] == ["crispri", "crispri", "control"]
+    with pytest.raises(DataError, match="no perturbations"):
+        parse_actions(" , ", "crispri")
+
+
+def test_fit_logs_every_stage(fitted):
+    model, _ = fitted
+    stages = [h["stage"] for h in model.history]
+    assert stages == ["pretrain", "decoder", "dynamics", "dynamics"]
+    assert {"effective_rank", "regularizer"} <= set(model.history[0])
+    assert "val_pearson_delta" in model.history[-1]
+
+
+def test_predict_returns_anndata_for_seen_unseen_and_combo(fitted, screen):
+    model, _ = fitted
+    controls = screen[screen.obs["perturbation"] == "control"][:10]
+    pred = model.predict(controls, "G0,NEWGENE,G1+G7,control")
+    assert pred.shape == (40, screen.n_vars)
+    assert pred.obs["perturbation"].unique().tolist() == ["G0", "NEWGENE", "G1+G7", "control"]
+    assert (pred.layers["variance"] > 0).all()
+    assert pred.uns["biojepa"]["targets"] == {"G0": "seen", "G1": "seen", "G7": "prior", "NEWGENE": "prior"}
+    assert np.isfinite(pred.X).all()
+    with pytest.raises(DataError, match="NOPE"):
+        model.predict(controls, "NOPE")
+
+
+def test_embed_and_deltas(fitted, screen):
+    model, _ = fitted
+    assert model.embed(screen[:5]).shape == (5, 16)
+    controls = screen[screen.obs["perturbation"] == "control"]
+    deltas = model.predict_deltas([Condition("G0", "ctx"), Condition("G7", "ctx")], controls)
+    assert deltas.shape == (2, screen.n_vars) and np.isfinite(deltas).all()
+    with pytest.raises(DataError, match="no control cells in context 'other'"):
+        model.predict_deltas([Condition("G0", "other")], controls)
+
+
+def test_save_load_round_trip_and_corruption(fitted, screen, tmp_path):
+    model, out = fitted
+    controls = screen[screen.obs["perturbation"] == "control"]
+    loaded = WorldModel.load(out)
+    conditions = [Condition("G0", "ctx"), Condition("G1+G2", "ctx")]
+    np.testing.assert_allclose(
+        loaded.predict_deltas(conditions, controls),
+        model.predict_deltas(conditions, controls),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    model.save(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        WorldModel.load(tmp_path)
+    with pytest.raises(CheckpointError, match="missing"):
+        WorldModel.load(tmp_path / "nothing")
+
+
+def test_resume_continues_to_the_same_model(screen, priors, tmp_path, fitted):
+    model, out = fitted
+    labels = screen.obs["perturbation"].to_numpy()
+    train = np.isin(labels, ["G0", "G1", "G2", "G4", "G5", "G6"])
+    val = labels == "G3"
+    with pytest.raises(CheckpointError, match="--resume"):
+        WorldModel(tiny_config(), priors=priors).fit(screen, train, val, out=out)
+
+    def interrupt(stage, epoch, total, record):
+        if stage == "dynamics" and epoch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        WorldModel(tiny_config(), priors=priors).fit(screen, train, val, out=tmp_path, on_epoch=interrupt)
+    assert json.loads((tmp_path / "last.json").read_text())["position"] == [2, 1]
+    resumed = WorldModel(tiny_config(), priors=priors).fit(screen, train, val, out=tmp_path, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [h["epoch"] for h in model.history]
+    controls = screen[screen.obs["perturbation"] == "control"]
+    conditions = [Condition("G0", "ctx"), Condition("G7", "ctx")]
+    np.testing.assert_allclose(
+        resumed.predict_deltas(conditions, controls),
+        model.predict_deltas(conditions, controls),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    (tmp_path / "last.json").write_text("{ truncated")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        WorldModel(tiny_config(), priors=priors).fit(screen, train, val, out=tmp_path, resume=True)
