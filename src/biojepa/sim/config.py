@@ -29,9 +29,10 @@ class NetworkConfig:
     activation_fraction: float = 0.65
     feedback_fraction: float = 0.05
     feedforward_probability: float = 0.3
+    paralog_fraction: float = 0.15
     cooperative_fraction: float = 0.2
     hill_coefficients: tuple[float, ...] = (1.0, 2.0, 3.0)
-    promoter_hill: tuple[float, ...] = (1.0, 2.0, 3.0)
+    promoter_hill: tuple[float, ...] = (2.0, 3.0, 4.0)
     dorothea_confidence: str = "ABC"
 
 

@@ -82,7 +82,11 @@ class Network:
 
 
 def generate_network(cfg: NetworkConfig, rng: np.random.Generator) -> Network:
-    """Synthetic network: TF hierarchy with heavy-tailed out-degree, programs, FFLs, feedback, passengers."""
+    """Synthetic network: TF hierarchy with heavy-tailed out-degree, programs, FFLs, feedback, passengers.
+
+    A fraction of regulators are paralogs: their targets are most of another regulator's, same signs,
+    so the pair is redundant (the classic source of synergistic double knockdowns).
+    """
     n = cfg.n_genes
     n_reg = max(2, round(n * cfg.regulator_fraction))
     n_pass = round(n * cfg.passenger_fraction)
@@ -119,6 +123,15 @@ def generate_network(cfg: NetworkConfig, rng: np.random.Generator) -> Network:
         for t in children.get(b, []):
             if t != a and (a, t) not in edges and rng.random() < cfg.feedforward_probability:
                 edges[(a, t)] = 1.0 if rng.random() < cfg.activation_fraction else -1.0
+    for r in rng.choice(regulators, size=round(cfg.paralog_fraction * n_reg), replace=False):
+        peers = regulators[(layer[regulators] == layer[r]) & (regulators != r)]
+        if len(peers):
+            partner = int(rng.choice(peers))
+            for src, t in [e for e in edges if e[0] == r]:
+                del edges[(src, t)]
+            for (src, t), sign in list(edges.items()):
+                if src == partner and t != r and rng.random() < 0.9:
+                    edges[(int(r), t)] = sign
     upper = regulators[layer[regulators] > 0]
     for _ in range(round(cfg.feedback_fraction * len(edges)) if len(upper) else 0):
         src = int(rng.choice(upper))

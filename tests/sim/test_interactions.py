@@ -1,0 +1,18 @@
+import numpy as np
+
+from biojepa.sim.interactions import interaction_table
+
+TYPES = {"additive", "synergistic", "buffering", "epistatic", "neomorphic", "no_effect"}
+
+
+def test_interaction_table_types_and_some_non_additive_doubles(check_sim):
+    doubles = [c for c in check_sim.design() if len(c.targets) == 2]
+    table = interaction_table(check_sim, doubles)
+    assert len(table) == len(doubles)
+    assert set(table["type"]) <= TYPES
+    effective = table[table["type"] != "no_effect"]
+    assert (effective["type"] != "additive").any()
+    assert (effective["type"] == "additive").any()
+    additive = effective[effective["type"] == "additive"]
+    assert np.all(additive["deviation"] < 0.2)
+    assert np.allclose(additive[["c_a", "c_b"]].abs().max(axis=1), 1.0, atol=0.5)
