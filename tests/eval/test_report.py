@@ -42,7 +42,7 @@ LEVEL = {
 }
 
 
-def _fake_benchmark(root, methods=METHODS) -> None:
+def _fake_benchmark(root, methods=METHODS, perturbations=PERTURBATIONS) -> None:
     """A benchmark output dir in the benchmark's format, summarised by its own aggregation code.
 
     Each condition's score is LEVEL[method] + 0.05·i + 0.01·seed (1 − that for error metrics), and the
@@ -52,7 +52,7 @@ def _fake_benchmark(root, methods=METHODS) -> None:
     rows = []
     for method in methods:
         for seed in SEEDS:
-            observed = rng.normal(size=(len(PERTURBATIONS), len(GENES))).astype(np.float32)
+            observed = rng.normal(size=(len(perturbations), len(GENES))).astype(np.float32)
             noise = rng.normal(size=observed.shape).astype(np.float32)
             predicted = LEVEL[method] * observed + (1 - LEVEL[method]) * noise
             root.joinpath("deltas").mkdir(parents=True, exist_ok=True)
@@ -60,12 +60,12 @@ def _fake_benchmark(root, methods=METHODS) -> None:
                 root / "deltas" / f"{method}__seed{seed}.npz",
                 predicted=predicted,
                 observed=observed,
-                perturbations=np.array(PERTURBATIONS),
-                contexts=np.array(["THP-1"] * len(PERTURBATIONS)),
+                perturbations=np.array(perturbations),
+                contexts=np.array(["THP-1"] * len(perturbations)),
                 genes=np.array(GENES),
-                strong=np.isin(PERTURBATIONS, STRONG),
+                strong=np.isin(perturbations, STRONG),
             )
-            for i, pert in enumerate(PERTURBATIONS):
+            for i, pert in enumerate(perturbations):
                 score = LEVEL[method] + 0.05 * i + 0.01 * seed
                 for reference, value in (("observed", score), ("truth", -10 * score)):
                     row = {"method": method, "seed": seed, "perturbation": pert, "context": "THP-1"}
@@ -74,7 +74,7 @@ def _fake_benchmark(root, methods=METHODS) -> None:
                     row.update({m: (1 - value if m.startswith("mse") else value) for m in METRICS})
                     rows.append(row)
     scores = pd.DataFrame(rows)
-    groups = {"all": [(p, "THP-1") for p in PERTURBATIONS], "strong": [(p, "THP-1") for p in STRONG]}
+    groups = {"all": [(p, "THP-1") for p in perturbations], "strong": [(p, "THP-1") for p in STRONG]}
     observed_rows = scores[scores["reference"] == "observed"]
     summary = summarise(observed_rows, groups, METRICS, SEEDS)
     baselines = [m for m in methods if m != "ceiling" and not m.startswith("biojepa")]
@@ -82,13 +82,20 @@ def _fake_benchmark(root, methods=METHODS) -> None:
         "dataset": "papalexi2021 <test>",
         "split": "unseen_perturbation",
         "seeds": SEEDS,
-        "groups": {"all": PERTURBATIONS, "strong": STRONG},
+        "groups": {"all": sorted(set(perturbations)), "strong": STRONG},
         "methods": summary,
         "gap_closed": gap_closed(summary, baselines, "ceiling"),
         "settings": {"baselines": baselines, "aggregation": AGGREGATION},
     }
     root.joinpath("results.json").write_text(json.dumps(results))
     scores.to_csv(root / "per_perturbation.csv", index=False)
+
+
+def _reorder_deltas(path) -> None:
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["perturbations"] = arrays["perturbations"][::-1]
+    np.savez(path, **arrays)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +171,13 @@ def test_ties_gap_closed_from_the_file_and_noise_free_scores(tmp_path):
     assert truth_part.count("<table>") == 2 and "<th>ceiling</th>" not in truth_part.split("<h2>")[0]
 
 
+def test_doses_of_one_compound_are_numbered_conditions(tmp_path):
+    _fake_benchmark(tmp_path, ["train_mean", "linear", "ceiling"], ["drugX", "drugX", "B", "C"])
+    page = write_report(tmp_path).read_text()
+    assert "Best: C (THP-1)" in page
+    assert "Worst: drugX #1 (THP-1)" in page and "drugX #2 (THP-1)" in page
+
+
 def test_unknown_metric_is_a_clear_error(tmp_path):
     _fake_benchmark(tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
@@ -182,6 +196,7 @@ def test_unknown_metric_is_a_clear_error(tmp_path):
         (lambda root: (root / "results.json").write_text('{"dataset": "x"}'), "lacks the key"),
         (lambda root: (root / "per_perturbation.csv").unlink(), "per_perturbation.csv is missing"),
         (lambda root: (root / "deltas" / "linear__seed1.npz").unlink(), "linear__seed1.npz is missing"),
+        (lambda root: _reorder_deltas(root / "deltas" / "linear__seed1.npz"), "different conditions"),
     ],
 )
 def test_missing_or_incomplete_results_are_a_clear_error(tmp_path, damage, message):

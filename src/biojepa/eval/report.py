@@ -77,6 +77,7 @@ def write_report(out_dir: Path) -> Path:
 
 def load_results(out_dir: Path) -> BenchmarkResults:
     """Read and check a benchmark output directory; :class:`DataError` if it is missing or incomplete."""
+    out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise DataError(
             f"benchmark output directory {out_dir} does not exist; run `biojepa benchmark --out DIR`"
@@ -100,10 +101,11 @@ def load_results(out_dir: Path) -> BenchmarkResults:
         )
     if "reference" in table.columns:  # simulated data also scores against the noise-free truth
         table = table[table["reference"] == "observed"]
-    settings = summary.get("settings", {})
-    baselines = settings.get("baselines", [m for m in methods if m != CEILING and not m.startswith(MODEL)])
+    baselines = summary.get("settings", {}).get("baselines")
+    if not isinstance(baselines, list):
+        raise DataError(f"{out_dir / 'results.json'} lacks settings.baselines; rerun the benchmark")
     return BenchmarkResults(
-        out_dir, summary, table, methods, groups, metrics, summary["gap_closed"], list(baselines)
+        out_dir, summary, table, methods, groups, metrics, summary["gap_closed"], baselines
     )
 
 
@@ -224,88 +226,103 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
 
 @dataclass(frozen=True)
 class _Extreme:
-    perturbation: str
-    context: str
+    """One condition shown in the Δ scatter: its mean score over seeds and where its first seed's Δ is."""
+
+    label: str
     score: float
     seed: int
     seed_score: float
+    row: int
 
 
 def _extremes(results: BenchmarkResults, method: str) -> tuple[str, list[_Extreme], list[_Extreme]]:
+    """The best and worst conditions of ``method`` by the ranking metric averaged over seeds.
+
+    A condition is ``(perturbation, context, k)``: ``k`` numbers the conditions that share a perturbation
+    and context (doses or times of one compound) in the benchmark's order, which the CSV and the Δ files
+    share row by row (:func:`_load_deltas` checks it).
+    """
+    metric = _ranking_metric(results.metrics)
     table = results.per_perturbation
-    metric = (
-        RANKING_METRIC
-        if RANKING_METRIC in table.columns
-        else next((m for m in results.metrics if m in table.columns), None)
-    )
-    if metric is None:
-        raise DataError(f"per_perturbation.csv in {results.root} has no metric column; rerun the benchmark")
-    rows = table[(table["method"] == method) & table[metric].notna()]
+    if metric not in table.columns:
+        raise DataError(f"per_perturbation.csv in {results.root} has no {metric} column; rerun the benchmark")
+    rows = table[table["method"] == method].copy()
+    rows["row"] = rows.groupby("seed").cumcount()
+    rows["k"] = rows.groupby(["seed", "perturbation", "context"]).cumcount()
+    rows = rows[rows[metric].notna()]
     if rows.empty:
-        raise DataError(f"per_perturbation.csv in {results.root} has no {metric} rows for {method!r}")
-    means = rows.groupby(["perturbation", "context"], sort=True)[metric].mean()
+        raise DataError(f"per_perturbation.csv in {results.root} has no {metric} scores for {method!r}")
+    key = ["perturbation", "context", "k"]
+    numbered = set(map(tuple, rows.loc[rows["k"] > 0, ["perturbation", "context"]].to_numpy()))
+    means = rows.groupby(key, sort=True)[metric].mean()
     ordered = means.sort_values(ascending=not higher_is_better(metric), kind="stable")
-    k = min(N_EXTREMES, len(ordered) // 2) or 1
+    first = rows.sort_values("seed", kind="stable").groupby(key).first()
+    n_shown = min(N_EXTREMES, len(ordered) // 2) or 1
 
-    def extreme(key: tuple[str, str]) -> _Extreme:
-        mine = rows[(rows["perturbation"] == key[0]) & (rows["context"] == key[1])].sort_values("seed")
-        first = mine.iloc[0]
-        return _Extreme(
-            str(key[0]), str(key[1]), float(ordered[key]), int(first["seed"]), float(first[metric])
-        )
+    def extreme(condition: tuple[str, str, int]) -> _Extreme:
+        perturbation, context, k = condition
+        label = f"{perturbation} ({context})"
+        if (perturbation, context) in numbered:
+            label = f"{perturbation} #{k + 1} ({context})"
+        at = first.loc[condition]
+        return _Extreme(label, float(ordered[condition]), int(at["seed"]), float(at[metric]), int(at["row"]))
 
-    best = [extreme(key) for key in ordered.index[:k]]
-    worst = [extreme(key) for key in ordered.index[::-1][:k]]
+    best = [extreme(c) for c in ordered.index[:n_shown]]
+    worst = [extreme(c) for c in ordered.index[::-1][:n_shown]]
     return metric, best, worst
 
 
 def _load_deltas(results: BenchmarkResults, method: str, seed: int) -> dict[str, np.ndarray]:
+    """One ``deltas/{method}__seed{S}.npz``, checked to list the CSV's conditions of that seed in order."""
     path = results.root / "deltas" / f"{method}__seed{seed}.npz"
     if not path.is_file():
         raise DataError(f"{path} is missing; the benchmark run did not finish, rerun it")
+    needed = ("predicted", "observed", "perturbations", "contexts", "genes")
     with np.load(path, allow_pickle=False) as data:
-        needed = ("predicted", "observed", "perturbations", "contexts", "genes")
         if any(key not in data for key in needed):
             raise DataError(f"{path} lacks one of the arrays {needed}; rerun the benchmark")
-        return {key: data[key] for key in needed}
+        deltas = {key: data[key] for key in needed}
+    table = results.per_perturbation
+    block = table[(table["method"] == method) & (table["seed"] == seed)]
+    listed = list(zip(deltas["perturbations"].astype(str), deltas["contexts"].astype(str), strict=True))
+    if listed != list(zip(block["perturbation"], block["context"], strict=True)):
+        raise DataError(
+            f"{path} and per_perturbation.csv list different conditions for {method!r}, seed {seed}; "
+            "they come from different runs, rerun the benchmark"
+        )
+    return deltas
 
 
 @dataclass(frozen=True)
 class _Scatter:
-    """The perturbations the Δ scatter shows, ranked by ``metric``, with their Δ rows loaded."""
+    """The conditions the Δ scatter shows, ranked by ``metric``, with their Δ rows loaded."""
 
     method: str
     metric: str
     best: list[_Extreme]
     worst: list[_Extreme]
-    panels: list[tuple[str, _Extreme, np.ndarray, np.ndarray, np.ndarray]]  # label, e, obs, pred, targeted
+    panels: list[tuple[str, _Extreme, np.ndarray, np.ndarray, np.ndarray]]  # kind, e, obs, pred, targeted
 
 
 def _scatter_data(results: BenchmarkResults, method: str) -> _Scatter:
-    """Pick the best and worst perturbations of ``method`` and load their Δ rows."""
+    """Pick the best and worst conditions of ``method`` and load their Δ rows."""
     metric, best, worst = _extremes(results, method)
-    cache: dict[int, dict[str, np.ndarray]] = {}
+    loaded: dict[int, dict[str, np.ndarray]] = {}
     panels = []
-    for label, e in [("best", e) for e in best] + [("worst", e) for e in worst]:
-        deltas = cache.setdefault(e.seed, _load_deltas(results, method, e.seed))
-        hit = np.flatnonzero(
-            (deltas["perturbations"].astype(str) == e.perturbation)
-            & (deltas["contexts"].astype(str) == e.context)
-        )
-        if hit.size != 1:
-            raise DataError(
-                f"deltas/{method}__seed{e.seed}.npz has {hit.size} rows for {e.perturbation!r} in "
-                f"{e.context!r}; expected one, rerun the benchmark"
-            )
-        targeted = np.isin(deltas["genes"].astype(str), split_perturbation(e.perturbation))
-        panels.append((label, e, deltas["observed"][hit[0]], deltas["predicted"][hit[0]], targeted))
+    for kind, e in [("best", e) for e in best] + [("worst", e) for e in worst]:
+        if e.seed not in loaded:
+            loaded[e.seed] = _load_deltas(results, method, e.seed)
+        deltas = loaded[e.seed]
+        perturbation = str(deltas["perturbations"][e.row])
+        targeted = np.isin(deltas["genes"].astype(str), split_perturbation(perturbation))
+        panels.append((kind, e, deltas["observed"][e.row], deltas["predicted"][e.row], targeted))
     return _Scatter(method, metric, best, worst, panels)
 
 
 def _scatter_figure(scatter: _Scatter, figures: Path) -> str:
     fig = Figure(figsize=(3.2 * len(scatter.best), 3.3 * 2), layout="constrained")
     axes = fig.subplots(2, len(scatter.best), squeeze=False)
-    for ax, (label, e, observed, predicted, targeted) in zip(axes.ravel(), scatter.panels, strict=True):
+    for ax, (kind, e, observed, predicted, targeted) in zip(axes.ravel(), scatter.panels, strict=True):
         ax.scatter(
             observed[~targeted], predicted[~targeted], s=6, color=_MODEL_COLOUR, alpha=0.6, linewidths=0
         )
@@ -319,7 +336,7 @@ def _scatter_figure(scatter: _Scatter, figures: Path) -> str:
         ax.set_xlim(-bound, bound)
         ax.set_ylim(-bound, bound)
         ax.set_aspect("equal")
-        title = f"{label}: {e.perturbation} ({e.context}), seed {e.seed}\n{scatter.metric} {e.seed_score:.2f}"
+        title = f"{kind}: {e.label}, seed {e.seed}\n{scatter.metric} {e.seed_score:.2f}"
         ax.set_title(title, fontsize=8)
         ax.set_xlabel("observed Δ", fontsize=8)
         ax.set_ylabel("predicted Δ", fontsize=8)
@@ -400,7 +417,7 @@ def _html(results: BenchmarkResults, bar_charts: dict[str, str], scatter: _Scatt
         settings = f"<details><summary>Run settings</summary><pre>{esc(dumped)}</pre></details>"
 
     def listed(items: list[_Extreme]) -> str:
-        return ", ".join(f"{esc(e.perturbation)} ({esc(e.context)}) {e.score:.2f}" for e in items)
+        return ", ".join(f"{esc(e.label)} {e.score:.2f}" for e in items)
 
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -432,8 +449,9 @@ model blue, the ceiling (split-half technical duplicate of the truth) red.</p>
 {charts}
 <h2>Predicted vs observed Δ: {esc(scatter.method)}</h2>
 <p>Ranked by {esc(scatter.metric)} averaged over seeds. Best: {listed(scatter.best)}.
-Worst: {listed(scatter.worst)}. Each panel shows the first seed in which the perturbation was tested;
-targeted genes (excluded from the scores) are red.</p>
+Worst: {listed(scatter.worst)}. Each panel shows the first seed in which the condition was tested;
+targeted genes (excluded from the scores) are red. Conditions that share a perturbation and context (doses
+or times of one compound) are numbered #1, #2, … in the benchmark's order.</p>
 <figure><img src="{esc(scatter_path)}" alt="predicted versus observed delta"></figure>
 <h2>Definitions</h2>
 <p>Δ is the pseudobulk effect: mean log-normalised expression of a perturbation minus the control mean of
