@@ -125,9 +125,16 @@ class ActionVocabulary:
             )
         return status
 
-    def encode(self, conditions: Sequence[Condition]) -> ActionBatch:
-        """Tensors for a list of interventions (the condition's context is ignored here)."""
-        self.check_known(conditions)
+    def encode(self, conditions: Sequence[Condition], strict: bool = True) -> ActionBatch:
+        """Tensors for a list of interventions (the condition's context is ignored here).
+
+        With ``strict`` an unknown target raises :class:`DataError`; otherwise it is encoded by its mode,
+        dose and time only (a generic response), as validation and benchmark predictions need.
+        """
+        if strict:
+            self.check_known(conditions)
+        else:
+            self.add_priors(sorted({t for c in conditions for t in c.targets}))
         n_tokens = max(1, max((len(c.targets) for c in conditions), default=1))
         b = len(conditions)
         ids = torch.zeros(b, n_tokens, dtype=torch.long)

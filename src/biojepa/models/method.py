@@ -27,6 +27,7 @@ class _WorldModelMethod(Method):
         self.config.seed = seed
         self.config.model = {**self.config.model, "blind": self.blind}
         self.model: WorldModel | None = None
+        self.n_fallback = 0
 
     def fit(self, train: ad.AnnData, val: ad.AnnData | None, priors: Any | None) -> None:
         data = train if val is None else ad.concat([train, val], join="inner", merge="same", uns_merge="same")
@@ -39,7 +40,10 @@ class _WorldModelMethod(Method):
     def predict_deltas(self, conditions: list[Condition], controls: ad.AnnData) -> np.ndarray:
         if self.model is None:
             raise RuntimeError(f"{self.name}: call fit() before predict_deltas()")
-        return self.model.predict_deltas(conditions, controls)
+        vocab = self.model.vocab
+        assert vocab is not None
+        self.n_fallback = sum(any(vocab.covered(t) is None for t in c.targets) for c in conditions)
+        return self.model.predict_deltas(conditions, controls, strict=False)
 
 
 @register_method("biojepa")

@@ -229,11 +229,12 @@ class WorldModel:
 
     @torch.no_grad()
     def predict_deltas(
-        self, conditions: Sequence[Condition], controls: ad.AnnData, n_cells: int = 512
+        self, conditions: Sequence[Condition], controls: ad.AnnData, n_cells: int = 512, strict: bool = True
     ) -> np.ndarray:
         """Predicted pseudobulk Δ (vs the control mean of the same context) of each condition.
 
         ``controls`` are prepared control cells; up to ``n_cells`` of each condition's context are used.
+        ``strict=False`` predicts targets that are neither seen nor covered by priors from their mode alone.
         """
         module = self._require_fitted().eval()
         assert self.vocab is not None
@@ -248,7 +249,7 @@ class WorldModel:
         groups = torch.cat([torch.full((len(p),), i) for i, p in enumerate(pre)])
         idx = np.concatenate(pre)
         z = module.encode(table.x[idx], table.gene_mask[idx], table.log_library[idx])
-        actions = self.vocab.encode(list(conditions))
+        actions = self.vocab.encode(list(conditions), strict=strict)
         delta = module.pseudobulk_delta(z, table.log_library[idx], groups, len(conditions), actions)
         return delta.numpy()
 

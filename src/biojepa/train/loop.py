@@ -254,7 +254,7 @@ class Trainer:
         self._control_cells = np.flatnonzero(table.is_control)
         if self.data.val is not None and self.data.val.conditions:
             val = self.data.val
-            self._val_actions = self.vocab.encode(val.conditions)
+            self._val_actions = self.vocab.encode(val.conditions, strict=False)
             self._val_deltas = pseudobulk_deltas(val, control_means(val))
 
     def _dynamics_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> dict:
