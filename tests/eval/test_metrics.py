@@ -141,3 +141,15 @@ def test_score_predictions_rejects_mismatched_or_non_finite_input():
         score_predictions(bad, truth.conditions, GENES, truth)
     with pytest.raises(DataError, match="2-D"):
         score_predictions(truth.deltas[0], truth.conditions, GENES, truth)
+
+
+def test_discrimination_does_not_reward_dropping_the_true_target():
+    # each condition knocks down its own measured target: excluding only the true target would make
+    # the true Δ the closest to any prediction, so a constant prediction would score 1
+    genes = [f"g{i}" for i in range(12)]
+    rng = np.random.default_rng(0)
+    observed = 0.05 * rng.normal(size=(6, 12))
+    observed[np.arange(6), np.arange(6)] = -3.0
+    targets = [(f"g{i}",) for i in range(6)]
+    constant = np.zeros((6, 12))
+    assert discrimination(constant, observed, genes, targets).mean() == pytest.approx(1 - 5 / 12)

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import cdist
 
 from biojepa.data.schema import Condition
 from biojepa.errors import DataError
@@ -197,8 +198,9 @@ def de_overlap(
 @register_metric(
     "discrimination",
     description=(
-        "1 − r/N, r = number of test conditions whose observed Δ is closer (L1, targets excluded) to the "
-        "prediction than the true one's (ties count ½), N = number of test conditions; perfect = 1"
+        "1 − r/N, r = number of test conditions whose observed Δ is closer (L1, every test condition's "
+        "targets excluded) to the prediction than the true one's (ties count ½), N = number of test "
+        "conditions; perfect = 1"
     ),
     higher_is_better=True,
     best_value=1.0,
@@ -211,21 +213,22 @@ def discrimination(
 
     Rank convention: r counts the *other* conditions strictly closer to the prediction than the true
     observed Δ, plus half of those at exactly the same distance, so a perfect prediction gets r = 0 and
-    a score of 1, the worst gets 1/N, and a prediction that ignores the perturbation scores about 0.5.
+    a score of 1, the worst gets 1/N, and a prediction that ignores the perturbation averages about 0.5.
+    Distances leave out the targeted genes of *all* n conditions: leaving out only the true condition's
+    target would drop its largest entry (the knockdown) from the true observed Δ alone and make it the
+    closest to any prediction, so that even a constant prediction would score well.
     """
     n = predicted.shape[0]
     if n < 2:
         raise DataError(
             f"discrimination ranks the true condition among all test conditions and needs at least 2, got {n}"
         )
-    scores = np.empty(n)
-    for i in range(n):
-        keep = _scored_genes(genes, targets[i])
-        distances = np.abs(observed[:, keep] - predicted[i, keep]).sum(axis=1)
-        others = np.delete(distances, i)
-        rank = np.sum(others < distances[i]) + 0.5 * np.sum(others == distances[i])
-        scores[i] = 1.0 - rank / n
-    return scores
+    keep = _scored_genes(genes, [t for condition_targets in targets for t in condition_targets])
+    distances = cdist(predicted[:, keep], observed[:, keep], metric="cityblock")  # (prediction, truth)
+    true = np.diag(distances)[:, None]
+    others = ~np.eye(n, dtype=bool)
+    rank = ((distances < true) & others).sum(axis=1) + 0.5 * ((distances == true) & others).sum(axis=1)
+    return 1.0 - rank / n
 
 
 def check_predictions(
