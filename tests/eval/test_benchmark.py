@@ -64,6 +64,7 @@ def test_unknown_methods_and_empty_seeds_are_refused(screen, tmp_path):
     with pytest.raises(DataError, match="unknown method"):
         resolve_methods(["train_mean", "nope"])
     assert resolve_methods(["all"])[-1] == "ceiling"
+    assert resolve_methods(["baselines"]) == list(BASELINES)
     with pytest.raises(DataError, match="no seeds"):
         run_benchmark(BenchmarkConfig("x", seeds=()), tmp_path, adata=screen())
 

@@ -62,7 +62,9 @@ def benchmark(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated split seeds.")] = "1,2,3,4,5",
     methods: Annotated[
         str,
-        typer.Option("--methods", help="Comma-separated method names, or 'all' (every method + ceiling)."),
+        typer.Option(
+            "--methods", help="Comma-separated method names, 'all' or 'baselines' (each + ceiling)."
+        ),
     ] = "all",
     control_by: Annotated[
         str, typer.Option("--control-by", help="Control mean per 'context' or batch-weighted ('batch').")

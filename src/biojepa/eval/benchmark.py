@@ -63,13 +63,20 @@ class BenchmarkConfig:
 
 
 def resolve_methods(names: Sequence[str]) -> list[str]:
-    """Expand ``all`` to every registered method plus ``ceiling``; reject unknown names."""
+    """Expand ``all`` (every registered method) or ``baselines`` (the baselines) plus ``ceiling``.
+
+    Other names must be registered methods or ``ceiling``; unknown ones raise :class:`DataError`.
+    """
     registered = available_methods()
     if list(names) == ["all"]:
         return [*registered, CEILING]
+    if list(names) == ["baselines"]:
+        return [*(m for m in registered if get_method(m).is_baseline), CEILING]
     unknown = [n for n in names if n not in registered and n != CEILING]
     if unknown:
-        raise DataError(f"unknown method(s) {unknown}; available: {[*registered, CEILING]} or 'all'")
+        raise DataError(
+            f"unknown method(s) {unknown}; available: {[*registered, CEILING]}, 'all' or 'baselines'"
+        )
     return list(dict.fromkeys(names))
 
 
