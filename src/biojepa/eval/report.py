@@ -188,6 +188,15 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
     axes = fig.subplots(1, len(results.groups), sharey=True, squeeze=False)[0]
     x = np.arange(len(methods))
     for ax, group in zip(axes, results.groups, strict=True):
+        n = len(results.summary["groups"].get(group, []))
+        ax.set_title(f"{group} ({n} perturbations)", fontsize=9)
+        ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        if n == 0:
+            ax.text(
+                0.5, 0.5, "no perturbation in this group", ha="center", transform=ax.transAxes, fontsize=8
+            )
+            continue
         for i, method in enumerate(methods):
             mean = _stat(results, method, group, metric, "mean")
             if mean is None:
@@ -213,10 +222,6 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
                 fontsize=7,
             )
         ax.axhline(0.0, color="#555555", linewidth=0.6)
-        ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
-        ax.set_xlim(-0.6, len(methods) - 0.4)
-        n = len(results.summary["groups"].get(group, []))
-        ax.set_title(f"{group} ({n} perturbations)" if n else group, fontsize=9)
     arrow = "higher is better" if higher_is_better(metric) else "lower is better"
     axes[0].set_ylabel(f"{metric}\n({arrow})", fontsize=8)
     name = f"metric_{_slug(metric)}.png"
