@@ -1,0 +1,28 @@
+import pytest
+
+from biojepa.errors import DataError
+from biojepa.train.config import TrainConfig, default_config
+
+
+def test_packaged_configs_load():
+    config = default_config()
+    assert config.pretrain.regularizer == "sigreg" and config.model["latent_dim"] == 128
+    assert default_config("fast").dynamics.epochs > 0
+    with pytest.raises(DataError, match="no packaged config"):
+        default_config("nope")
+
+
+def test_toml_round_trip_and_unknown_keys(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("seed = 4\n[dynamics]\nepochs = 3\n")
+    config = TrainConfig.from_toml(path)
+    assert config.seed == 4 and config.dynamics.epochs == 3 and config.decoder.epochs == 4
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    path.write_text("[dynamics]\nepoch = 3\n")
+    with pytest.raises(DataError, match=r"unknown config key\(s\) \['epoch'\] in \[dynamics\]"):
+        TrainConfig.from_toml(path)
+    path.write_text("seed = ")
+    with pytest.raises(DataError, match="not valid TOML"):
+        TrainConfig.from_toml(path)
+    with pytest.raises(DataError, match="does not exist"):
+        TrainConfig.from_toml(tmp_path / "missing.toml")
