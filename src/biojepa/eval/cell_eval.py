@@ -131,8 +131,8 @@ def export_prediction(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{method}__seed{int(seed)}"
     real_path, pred_path = out_dir / f"{stem}_real.h5ad", out_dir / f"{stem}_pred.h5ad"
-    atomic_write(real_path, real_out.write_h5ad)
-    atomic_write(pred_path, pred_out.write_h5ad)
+    for adata, path in ((real_out, real_path), (pred_out, pred_path)):
+        atomic_write(path, lambda tmp, adata=adata: adata.write_h5ad(tmp, compression="gzip"))
     return real_path, pred_path
 
 
