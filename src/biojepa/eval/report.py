@@ -461,7 +461,8 @@ or times of one compound) are numbered #1, #2, … in the benchmark's order.</p>
 <h2>Definitions</h2>
 <p>Δ is the pseudobulk effect: mean log-normalised expression of a perturbation minus the control mean of
 the same context. <b>Gap closed</b> (shown for {esc(_ranking_metric(results.metrics))}) =
-{esc(GAP_CLOSED)}; the best baseline is the best method that is neither the model nor the ceiling.</p>
+{esc(GAP_CLOSED)}; the best baseline is the best method that is neither the model nor the ceiling.
+It is – where a value is missing or the ceiling does not beat the best baseline (then it is no bound).</p>
 <dl>{definitions}</dl>
 {settings}
 </body></html>
