@@ -4,7 +4,8 @@
 ``per_perturbation.csv``, ``deltas/{method}__seed{S}.npz``) and writes ``DIR/report.html`` plus
 ``DIR/figures/*.png``: one bar chart per metric (methods side by side, mean ± sd over seeds, one panel per
 perturbation group, the split-half ceiling as a line), predicted-vs-observed Δ scatters of the best and
-worst perturbations, and the results table.
+worst perturbations, and the results table. Figures are drawn on bare ``matplotlib.figure.Figure`` objects,
+which render PNG through the Agg canvas: no pyplot state, no display needed.
 """
 
 from __future__ import annotations
