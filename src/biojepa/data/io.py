@@ -15,7 +15,8 @@ import anndata as ad
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``.
 
-    A crash or an exception leaves any previous ``path`` untouched and no partial file behind.
+    A crash or an exception leaves any previous ``path`` untouched and no partial file behind. The
+    file gets the usual permissions of a new file (mode 0666 less the umask), not mkstemp's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,10 +25,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_h5ad(adata: ad.AnnData, path: Path) -> Path:
