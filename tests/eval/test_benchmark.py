@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import biojepa.data.preprocess as preprocess
+from biojepa.data.preprocess import prepare
+from biojepa.data.splits import make_split
 from biojepa.errors import DataError
 from biojepa.eval.benchmark import BenchmarkConfig, resolve_methods, run_benchmark
+from biojepa.sim.presets import simulate
+
+# baselines announce, as warnings, the test conditions they could not embed (recorded in results.json)
+pytestmark = pytest.mark.filterwarnings("ignore:.*used the train mean for them:UserWarning")
 
 SYNTHETIC_METHODS = ("no_change", "train_mean", "additive", "linear", "ceiling")
 BASELINES = ("no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior", "ceiling")
@@ -89,9 +96,6 @@ def test_papalexi_calibration(shared_data_dir, tmp_path):
 
 
 def test_simulated_data_is_also_scored_against_the_noise_free_truth(tmp_path):
-    from biojepa.data.preprocess import prepare
-    from biojepa.sim.presets import simulate
-
     adata = prepare(simulate("tiny", 0))
     config = BenchmarkConfig(dataset="tiny", seeds=(1,), methods=("train_mean", "ceiling"))
     results = run_benchmark(config, tmp_path / "bench", adata=adata, export_cell_eval=tmp_path / "export")
@@ -104,3 +108,21 @@ def test_simulated_data_is_also_scored_against_the_noise_free_truth(tmp_path):
         "train_mean__seed1_pred.h5ad",
         "train_mean__seed1_real.h5ad",
     ]
+
+
+def test_highly_variable_genes_are_chosen_on_training_cells_only(screen, tmp_path, monkeypatch):
+    adata = screen(targets=[f"G{i}" for i in range(1, 13)])
+    seen: list[np.ndarray] = []
+    original = preprocess.select_hvg
+
+    def spy(data, train_mask, n_top):
+        seen.append(np.asarray(train_mask))
+        return original(data, train_mask, n_top)
+
+    monkeypatch.setattr(preprocess, "select_hvg", spy)
+    config = BenchmarkConfig(dataset="synthetic", seeds=(1,), methods=("train_mean", "ceiling"), n_hvg=12)
+    run_benchmark(config, tmp_path, adata=adata)
+    test_cells = make_split(adata, "unseen_perturbation", 1).cell_masks(adata)["test"]
+    assert len(seen) == 1 and not (seen[0] & test_cells).any()
+    with np.load(tmp_path / "deltas" / "train_mean__seed1.npz") as npz:
+        assert len(npz["genes"]) == 12 and npz["predicted"].shape[1] == 12
