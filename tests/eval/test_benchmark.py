@@ -43,7 +43,17 @@ def test_writes_results_csv_and_deltas_in_the_documented_format(synthetic_run):
     assert set(on_disk["groups"]["strong"]) <= set(on_disk["groups"]["all"])
 
     table = pd.read_csv(out / "per_perturbation.csv")
-    assert list(table.columns[:6]) == ["method", "seed", "perturbation", "context", "group", "reference"]
+    assert list(table.columns[:7]) == [
+        "method",
+        "seed",
+        "perturbation",
+        "context",
+        "group",
+        "reference",
+        "n_cells",
+    ]
+    assert set(table.loc[table["method"] == "train_mean", "n_cells"]) == {30}
+    assert set(table.loc[table["method"] == "ceiling", "n_cells"]) == {15}
     assert "discrimination" in table.columns and "de_overlap" in table.columns
     # the per-seed median in the JSON is the median of the CSV rows
     rows = table[(table["method"] == "train_mean") & (table["seed"] == 1)]

@@ -67,7 +67,12 @@ def benchmark(
         ),
     ] = "all",
     control_by: Annotated[
-        str, typer.Option("--control-by", help="Control mean per 'context' or batch-weighted ('batch').")
+        str,
+        typer.Option(
+            "--control-by",
+            help="Observed Δ against the context's control mean ('context') or against controls "
+            "re-weighted to each condition's batch mix ('batch'); the baselines train on context Δ.",
+        ),
     ] = "context",
     n_hvg: Annotated[
         int | None, typer.Option("--n-hvg", help="Keep the N most variable genes of the training cells.")

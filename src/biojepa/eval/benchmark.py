@@ -11,9 +11,11 @@ not whichever split seed tests it) and the split's own groups (e.g. doubles ``se
 
 Outputs in ``out_dir`` (each written atomically): ``results.json`` (summaries, see
 :mod:`biojepa.eval.aggregate`), ``per_perturbation.csv`` (one row per method, seed, condition and
-reference) and ``deltas/{method}__seed{S}.npz`` (predicted and observed Δ, float32). On simulated data
-whose simulator exposes ``biojepa.sim.ground_truth_deltas``, methods are also scored against the
-noise-free Δ: rows with ``reference == "truth"`` in the CSV and a ``vs_truth`` block in the JSON.
+reference, with the groups it belongs to, ``;``-joined, and the number of observed cells, which is
+half the group for the ceiling) and ``deltas/{method}__seed{S}.npz`` (predicted and observed Δ,
+float32). On simulated data whose simulator exposes ``biojepa.sim.ground_truth_deltas``, methods
+are also scored against the noise-free Δ: rows with ``reference == "truth"`` in the CSV and a
+``vs_truth`` block in the JSON.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ def _score_rows(
     predicted: np.ndarray, truth: PseudobulkDeltas, *, method: str, seed: int, reference: str
 ) -> pd.DataFrame:
     table = score_predictions(predicted, truth.conditions, truth.genes, truth)
+    table.insert(0, "n_cells", truth.n_cells)
     table.insert(0, "reference", reference)
     table.insert(0, "seed", seed)
     table.insert(0, "method", method)
@@ -335,7 +338,8 @@ def _write_outputs(out_dir: Path, results: dict, scores: pd.DataFrame, groups: d
     membership = [";".join(g for g, members in groups.items() if k in members) for k in keys]
     table = scores.copy()
     table.insert(table.columns.get_loc("context") + 1, "group", membership)
-    table = table[["method", "seed", "perturbation", "context", "group", "reference", *available_metrics()]]
+    columns = ["method", "seed", "perturbation", "context", "group", "reference", "n_cells"]
+    table = table[[*columns, *available_metrics()]]
     write_json(results, out_dir / "results.json")
     atomic_write(out_dir / "per_perturbation.csv", lambda tmp: table.to_csv(tmp, index=False))
 
