@@ -71,3 +71,18 @@ def test_raw_counts_and_missing_controls_are_refused(screen):
         pseudobulk_deltas(adata[adata.obs["perturbation"] != "control"].copy())
     with pytest.raises(DataError, match="at least 2"):
         pseudobulk_deltas(adata, min_cells=1)
+
+
+def test_doses_of_one_compound_are_separate_conditions(screen):
+    adata = screen(targets=["G1"])
+    drug = (adata.obs["perturbation"] == "G1").to_numpy()
+    adata.obs["perturbation"] = adata.obs["perturbation"].astype(str).where(~drug, "drugA")
+    adata.obs["perturbation_type"] = adata.obs["perturbation_type"].astype(str).where(~drug, "compound")
+    adata.obs.loc[drug, "dose"] = np.where(np.arange(drug.sum()) % 2, 10.0, 100.0)
+    adata.obs.loc[drug, "time"] = 24.0
+    result = pseudobulk_deltas(adata, de=False)
+    assert [(c.perturbation, c.dose, c.time) for c in result.conditions] == [
+        ("drugA", 10.0, 24.0),
+        ("drugA", 100.0, 24.0),
+    ]
+    assert result.n_cells.tolist() == [20, 20]

@@ -88,8 +88,8 @@ def check_log_normalised(adata: ad.AnnData) -> None:
 
 def condition_key(condition: Condition) -> tuple:
     """Hashable identity of a condition (NaN times compare equal, unlike on the dataclass itself)."""
-    time = "nan" if np.isnan(condition.time) else float(condition.time)
     c = condition
+    time = "nan" if np.isnan(c.time) else float(c.time)
     return (c.perturbation, c.context, c.perturbation_type, float(c.dose), time)
 
 
@@ -105,16 +105,16 @@ def cell_conditions(adata: ad.AnnData) -> tuple[np.ndarray, list[Condition | Non
             "context": obs["context"].astype(str).to_numpy(),
             "perturbation_type": obs["perturbation_type"].astype(str).to_numpy(),
             "dose": obs["dose"].astype(float).to_numpy(),
-            "time": obs["time"].astype(float).fillna(-1.0).to_numpy(),
+            "time": obs["time"].astype(float).to_numpy(),
         }
     )
-    codes = table.groupby(list(_CONDITION_COLUMNS), sort=True).ngroup().to_numpy()
+    codes = table.groupby(list(_CONDITION_COLUMNS), sort=True, dropna=False).ngroup().to_numpy()
     first = pd.Series(np.arange(len(codes))).groupby(codes).first().sort_index().to_numpy()
     conditions: list[Condition | None] = []
-    for row in first:
-        pert, context, ptype, dose = table.iloc[row, :4]
-        time = float(obs["time"].iloc[row])
-        conditions.append(None if pert == CONTROL else Condition(pert, context, ptype, float(dose), time))
+    for pert, context, ptype, dose, time in table.iloc[first].itertuples(index=False, name=None):
+        conditions.append(
+            None if pert == CONTROL else Condition(pert, context, ptype, float(dose), float(time))
+        )
     return codes, conditions
 
 
