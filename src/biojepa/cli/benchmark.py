@@ -82,12 +82,8 @@ def benchmark(
     ] = None,
 ) -> None:
     """Run every method on the same splits; write results.json, per_perturbation.csv, deltas/, report."""
-    from biojepa.eval.benchmark import (
-        BenchmarkConfig,
-        resolve_methods,
-        run_benchmark,
-        write_report_if_available,
-    )
+    from biojepa.eval.benchmark import BenchmarkConfig, resolve_methods, run_benchmark
+    from biojepa.eval.report import write_report
 
     handler = RichHandler(console=console, show_path=False, show_time=False)
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler], force=True)
@@ -113,8 +109,8 @@ def benchmark(
 
             results = run_benchmark(config, out, export_cell_eval=export_cell_eval, progress=step)
         console.print(summary_table(results))
-        report = write_report_if_available(out)
-    console.print(f"results in {out}" + (f" · report {report}" if report else ""))
+        report = write_report(out)
+    console.print(f"results in {out} · report {report}")
 
 
 def register(app: typer.Typer) -> None:

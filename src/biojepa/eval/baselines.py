@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from typing import Any
 
 import anndata as ad
 import numpy as np
@@ -38,6 +37,7 @@ from biojepa.data.schema import Condition
 from biojepa.errors import DataError
 from biojepa.eval.methods import Method, register_method
 from biojepa.eval.pseudobulk import PseudobulkDeltas, pseudobulk_deltas
+from biojepa.priors.base import GenePriors
 
 
 class _TrainingDeltaBaseline(Method):
@@ -49,7 +49,7 @@ class _TrainingDeltaBaseline(Method):
         self._train: PseudobulkDeltas | None = None
         self.n_fallback = 0
 
-    def fit(self, train: ad.AnnData, val: ad.AnnData | None, priors: Any | None) -> None:
+    def fit(self, train: ad.AnnData, val: ad.AnnData | None, priors: GenePriors | None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             deltas = pseudobulk_deltas(train, de=False)
@@ -61,7 +61,7 @@ class _TrainingDeltaBaseline(Method):
         self._train = deltas
         self._fit_model(deltas, priors)
 
-    def _fit_model(self, deltas: PseudobulkDeltas, priors: Any | None) -> None:
+    def _fit_model(self, deltas: PseudobulkDeltas, priors: GenePriors | None) -> None:
         """Fit the baseline's own parameters (nothing beyond the train mean by default)."""
 
     @property
@@ -151,7 +151,7 @@ class Linear(_TrainingDeltaBaseline):
             return None
         return self._gene_embedding[rows].sum(axis=0)
 
-    def _fit_model(self, deltas: PseudobulkDeltas, priors: Any | None) -> None:
+    def _fit_model(self, deltas: PseudobulkDeltas, priors: GenePriors | None) -> None:
         y = deltas.deltas.T  # genes × conditions
         d = min(self.n_components, y.shape[1], y.shape[0])
         self._gene_embedding = PCA(n_components=d).fit_transform(y)
@@ -206,7 +206,7 @@ class _PriorBaseline(_TrainingDeltaBaseline):
                 out[i] = features[rows].sum(axis=0)
         return out, covered
 
-    def _fit_model(self, deltas: PseudobulkDeltas, priors: Any | None) -> None:
+    def _fit_model(self, deltas: PseudobulkDeltas, priors: GenePriors | None) -> None:
         if priors is None:
             raise DataError(f"{self.name} needs gene priors: pass biojepa.priors.load_gene_priors() to fit()")
         self._priors = priors

@@ -20,9 +20,7 @@ are also scored against the noise-free Δ: rows with ``reference == "truth"`` in
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-import importlib.util
 import io
 import platform
 import warnings
@@ -43,6 +41,7 @@ from biojepa.eval.ceiling import split_half
 from biojepa.eval.methods import available_methods, get_method
 from biojepa.eval.metrics import available_metrics, get_metric, score_predictions
 from biojepa.eval.pseudobulk import ControlBy, PseudobulkDeltas, pseudobulk_deltas
+from biojepa.priors.base import GenePriors
 
 CEILING = "ceiling"
 HEADLINE_METRIC = "pearson_delta"
@@ -95,21 +94,24 @@ def load_benchmark_data(dataset: str) -> ad.AnnData:
 
 
 def _ground_truth(adata: ad.AnnData, conditions: list[Condition]) -> np.ndarray | None:
-    if importlib.util.find_spec("biojepa.sim") is None:
-        return None
-    ground_truth = getattr(importlib.import_module("biojepa.sim"), "ground_truth_deltas", None)
-    return None if ground_truth is None else ground_truth(adata, conditions)
+    """Noise-free Δ when ``adata`` was simulated, else None."""
+    from biojepa.sim import ground_truth_deltas
+
+    return ground_truth_deltas(adata, conditions)
 
 
-def _priors_for(adata: ad.AnnData, methods: list[str]) -> Any | None:
+def _priors_for(adata: ad.AnnData, methods: list[str]) -> GenePriors | None:
+    """Gene priors if a method needs them: the simulator's for simulated data, else GO+regulons+Hallmark."""
     if not any(get_method(m).needs_priors for m in methods if m != CEILING):
         return None
     from biojepa.priors import load_gene_priors
+    from biojepa.sim import simulated_priors, simulator_of
 
-    targets = sorted(
-        {t for p in adata.obs["perturbation"].astype(str).unique() for t in Condition(p, "").targets}
-    )
-    return load_gene_priors(genes=targets)
+    simulator = simulator_of(adata)
+    if simulator is not None:
+        return simulated_priors(simulator)
+    labels = adata.obs["perturbation"].astype(str).unique()
+    return load_gene_priors(genes=sorted({t for p in labels for t in Condition(p, "").targets}))
 
 
 def _gene_subset(truth: PseudobulkDeltas, mask: np.ndarray) -> PseudobulkDeltas:
@@ -342,12 +344,3 @@ def _write_outputs(out_dir: Path, results: dict, scores: pd.DataFrame, groups: d
     table = table[[*columns, *available_metrics()]]
     write_json(results, out_dir / "results.json")
     atomic_write(out_dir / "per_perturbation.csv", lambda tmp: table.to_csv(tmp, index=False))
-
-
-def write_report_if_available(out_dir: Path) -> Path | None:
-    """Write ``report.html`` with :mod:`biojepa.eval.report` when that module is installed."""
-    if importlib.util.find_spec("biojepa.eval.report") is None:
-        return None
-    from biojepa.eval.report import write_report
-
-    return write_report(Path(out_dir))

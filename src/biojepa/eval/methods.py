@@ -24,6 +24,7 @@ import anndata as ad
 import numpy as np
 
 from biojepa.data.schema import Condition
+from biojepa.priors.base import GenePriors
 
 # Modules whose import registers methods: the baselines always, the world model when present.
 _PROVIDERS = ("biojepa.eval.baselines", "biojepa.models.method")
@@ -43,7 +44,7 @@ class Method(ABC):
     needs_priors: ClassVar[bool] = False
 
     @abstractmethod
-    def fit(self, train: ad.AnnData, val: ad.AnnData | None, priors: Any | None) -> None:
+    def fit(self, train: ad.AnnData, val: ad.AnnData | None, priors: GenePriors | None) -> None:
         """Learn from training (+ validation) cells and all control cells; never from test cells."""
 
     @abstractmethod
