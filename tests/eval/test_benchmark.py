@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 
 import biojepa.data.preprocess as preprocess
+import biojepa.eval.methods as methods_module
 from biojepa.data.preprocess import prepare
 from biojepa.data.splits import make_split
 from biojepa.errors import DataError
 from biojepa.eval.benchmark import BenchmarkConfig, resolve_methods, run_benchmark
+from biojepa.eval.methods import Method
 from biojepa.sim.presets import simulate
 
 # baselines announce, as warnings, the test conditions they could not embed (recorded in results.json)
@@ -139,3 +141,23 @@ def test_highly_variable_genes_are_chosen_on_training_cells_only(screen, tmp_pat
     assert len(seen) == 1 and not (seen[0] & test_cells).any()
     with np.load(tmp_path / "deltas" / "train_mean__seed1.npz") as npz:
         assert len(npz["genes"]) == 12 and npz["predicted"].shape[1] == 12
+
+
+class _NaNMethod(Method):
+    """Predicts NaN for one gene: must stop the benchmark with the method named."""
+
+    def fit(self, train, val, priors) -> None:
+        self.n_genes = train.n_vars
+
+    def predict_deltas(self, conditions, controls) -> np.ndarray:
+        out = np.zeros((len(conditions), self.n_genes))
+        out[0, 3] = np.nan
+        return out
+
+
+def test_a_method_predicting_nan_stops_the_run_with_a_clear_error(screen, tmp_path, monkeypatch):
+    monkeypatch.setitem(methods_module._REGISTRY, "nan_method", _NaNMethod)
+    config = BenchmarkConfig(dataset="synthetic", seeds=(1,), methods=("nan_method",))
+    with pytest.raises(DataError, match=r"method 'nan_method', seed 1: predicted Δ holds 1 NaN"):
+        run_benchmark(config, tmp_path, adata=screen())
+    assert not (tmp_path / "results.json").exists()

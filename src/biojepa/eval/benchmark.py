@@ -128,7 +128,10 @@ def _gene_subset(truth: PseudobulkDeltas, mask: np.ndarray) -> PseudobulkDeltas:
 def _score_rows(
     predicted: np.ndarray, truth: PseudobulkDeltas, *, method: str, seed: int, reference: str
 ) -> pd.DataFrame:
-    table = score_predictions(predicted, truth.conditions, truth.genes, truth)
+    try:
+        table = score_predictions(predicted, truth.conditions, truth.genes, truth)
+    except DataError as exc:
+        raise DataError(f"method {method!r}, seed {seed}: {exc}") from exc
     table.insert(0, "n_cells", truth.n_cells)
     table.insert(0, "reference", reference)
     table.insert(0, "seed", seed)
