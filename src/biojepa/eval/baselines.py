@@ -76,6 +76,13 @@ class _TrainingDeltaBaseline(Method):
         rows = self.train.deltas[in_context] if in_context.any() else self.train.deltas
         return rows.mean(axis=0)
 
+    def _train_means(self, conditions: list[Condition]) -> np.ndarray:
+        """The train mean of each condition's context, ``(len(conditions), n_genes)``."""
+        out = np.zeros((len(conditions), len(self.train.genes)))
+        for i, condition in enumerate(conditions):
+            out[i] = self.train_mean(condition.context)
+        return out
+
     def _check_controls(self, controls: ad.AnnData) -> None:
         genes = np.asarray(controls.var_names.astype(str))
         if not np.array_equal(genes, self.train.genes):
@@ -109,7 +116,7 @@ class TrainMean(_TrainingDeltaBaseline):
 
     def predict_deltas(self, conditions: list[Condition], controls: ad.AnnData) -> np.ndarray:
         self._check_controls(controls)
-        return np.vstack([self.train_mean(c.context) for c in conditions]).reshape(len(conditions), -1)
+        return self._train_means(conditions)
 
 
 @register_method("additive")
@@ -229,7 +236,7 @@ class _PriorBaseline(_TrainingDeltaBaseline):
     def predict_deltas(self, conditions: list[Condition], controls: ad.AnnData) -> np.ndarray:
         self._check_controls(controls)
         features, covered = self._features(conditions)
-        out = np.vstack([self.train_mean(c.context) for c in conditions]).reshape(len(conditions), -1)
+        out = self._train_means(conditions)
         if covered.any():
             out[covered] = self._predict_features(features[covered])
         self._report_fallback(
