@@ -189,7 +189,9 @@ def run_benchmark(
     """Run the benchmark and write its outputs to ``out_dir``; returns the ``results.json`` content.
 
     ``adata`` (prepared) skips loading ``config.dataset``. ``progress(description)`` is called after
-    each method and seed; the number of calls is ``len(seeds) × len(methods)``.
+    each method and seed; the number of calls is ``len(seeds) × len(methods)``. ``export_cell_eval``
+    receives, per method (the ceiling excepted) and seed, cell-eval's real/predicted AnnData pair
+    (:func:`biojepa.eval.cell_eval.export_prediction`; real = the seed's test cells plus all controls).
     """
     from biojepa.data.splits import make_split
 
