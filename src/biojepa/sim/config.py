@@ -30,6 +30,7 @@ class NetworkConfig:
     feedback_fraction: float = 0.05
     feedforward_probability: float = 0.3
     paralog_fraction: float = 0.15
+    essential_fraction: float = 0.25  # regulators whose loss triggers the shared stress response
     cooperative_fraction: float = 0.2
     hill_coefficients: tuple[float, ...] = (1.0, 2.0, 3.0)
     promoter_hill: tuple[float, ...] = (2.0, 3.0, 4.0)

@@ -10,6 +10,7 @@ combine non-additively (the source of synergy and buffering between perturbation
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def generate_network(cfg: NetworkConfig, rng: np.random.Generator) -> Network:
         src = int(rng.choice(upper))
         candidates = regulators[layer[regulators] <= layer[src]]
         edges[(src, int(rng.choice(candidates)))] = -1.0 if rng.random() < 0.8 else 1.0
+    and_terms = _stress_circuit(edges, regulators, layer, cfg, rng)
     has_input = np.zeros(n, dtype=bool)
     has_input[[t for _, t in edges]] = True
     for t in targets[~has_input[targets]]:
@@ -146,7 +148,36 @@ def generate_network(cfg: NetworkConfig, rng: np.random.Generator) -> Network:
     genes = tuple(f"G{i + 1:04d}" for i in range(n))
     is_regulator = np.zeros(n, dtype=bool)
     is_regulator[regulators] = True
-    return _assemble(genes, is_regulator, program, edges, cfg, rng)
+    return _assemble(genes, is_regulator, program, edges, cfg, rng, and_terms)
+
+
+def _stress_circuit(
+    edges: dict[tuple[int, int], float],
+    regulators: np.ndarray,
+    layer: np.ndarray,
+    cfg: NetworkConfig,
+    rng: np.random.Generator,
+) -> list[list[tuple[int, int]]]:
+    """Wire a generic stress response: a sensor regulator needs *all* essential regulators (one AND
+    term) and represses the stress regulator (the largest hub below the top layer), whose program
+    therefore rises after the loss of any essential regulator. Returns the AND term's edges (none
+    when there are too few regulators)."""
+    n_essential = round(cfg.essential_fraction * len(regulators))
+    lower = regulators[layer[regulators] > 0]
+    if n_essential < 2 or len(lower) < 2 or len(regulators) < n_essential + 2:
+        return []
+    out_degree = np.bincount([src for src, _ in edges], minlength=len(layer))
+    stress = int(lower[np.argmax(out_degree[lower])])
+    sensor = int(rng.choice(lower[lower != stress]))
+    for edge in [e for e in edges if e[1] in (sensor, stress) or e[0] == sensor]:
+        del edges[edge]
+    candidates = regulators[(regulators != sensor) & (regulators != stress)]
+    essential = rng.choice(candidates, size=n_essential, replace=False)
+    group = [(int(e), sensor) for e in essential]
+    for edge in group:
+        edges[edge] = 1.0
+    edges[(sensor, stress)] = -1.0
+    return [group]
 
 
 def dorothea_network(cfg: NetworkConfig, rng: np.random.Generator, data_dir: Path) -> Network:
@@ -191,8 +222,10 @@ def _assemble(
     edges: dict[tuple[int, int], float],
     cfg: NetworkConfig,
     rng: np.random.Generator,
+    and_terms: Sequence[Sequence[tuple[int, int]]] = (),
 ) -> Network:
-    """Kinetic parameters for a topology: Hill coefficients, cooperative terms, weights, basal rates."""
+    """Kinetic parameters for a topology: Hill coefficients, cooperative terms (random pairs plus the
+    given ``and_terms``), weights, basal rates."""
     n = len(genes)
     pairs = sorted(edges)
     source = np.array([s for s, _ in pairs], dtype=np.int64)
@@ -204,6 +237,9 @@ def _assemble(
         if len(incoming) >= 2 and rng.random() < cfg.cooperative_fraction:
             a, b = rng.choice(incoming, size=2, replace=False)
             term[b] = term[a]
+    position = {p: i for i, p in enumerate(pairs)}
+    for group in and_terms:
+        term[[position[e] for e in group]] = position[group[0]]
     _, term = np.unique(term, return_inverse=True)
     n_terms = int(term.max()) + 1 if len(term) else 0
     term_target = np.zeros(n_terms, dtype=np.int64)

@@ -2,16 +2,18 @@
 
 Curated resources describe real biology partially and with errors; so do these features. The true
 network is copied with each edge kept with probability ``recall`` and ``false_rate`` × (number of
-edges) spurious edges added (random sign); a gene's features are its noisy signed regulon (targets)
-and its noisy regulators, each reduced to ``dim / 2`` numbers by a fixed random projection, plus its
-program membership with a share ``false_rate`` of genes assigned to a random program. Methods that
-need gene priors (``ridge_prior``, ``knn_prior``) can then run on synthetic gene symbols.
+edges) spurious edges added (random sign); a gene's features are what it is known to influence
+downstream and what is known to influence it (the noisy signed network propagated three steps, each
+side reduced to ``dim / 2`` numbers by truncated SVD), plus its program membership with a share
+``false_rate`` of genes assigned to a random program. Methods that need gene priors (``ridge_prior``,
+``knn_prior``) can then run on synthetic gene symbols.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
 
 from biojepa.priors.base import GenePriors, centre_scale
 from biojepa.sim.simulator import Simulator
@@ -33,7 +35,11 @@ def simulated_priors(
     target = np.concatenate([net.edge_target[kept], rng.integers(n, size=n_false)])
     sign = np.concatenate([net.edge_sign[kept], rng.choice([-1.0, 1.0], n_false)])
     adjacency = sp.csr_matrix((sign, (source, target)), shape=(n, n))
-    projection = rng.standard_normal((n, dim // 2)) / np.sqrt(dim // 2)
+    # what a gene is known to influence downstream (up to three steps) and what influences it
+    influence = adjacency + 0.5 * adjacency @ adjacency + 0.25 * adjacency @ adjacency @ adjacency
+    k = max(1, min(dim // 2, n - 1))
+    downstream = TruncatedSVD(n_components=k, random_state=int(rng.integers(2**31))).fit_transform(influence)
+    upstream = TruncatedSVD(n_components=k, random_state=int(rng.integers(2**31))).fit_transform(influence.T)
     program = net.program.copy()
     relabel = rng.random(n) < false_rate
     n_programs = max(int(program.max()) + 1, 1)
@@ -42,8 +48,8 @@ def simulated_priors(
     membership[program >= 0, program[program >= 0]] = 1.0
     features = np.hstack(
         [
-            centre_scale(adjacency @ projection),
-            centre_scale(adjacency.T @ projection),
+            centre_scale(downstream),
+            centre_scale(upstream),
             centre_scale(membership),
         ]
     )
