@@ -139,7 +139,7 @@ def mse_top20(
 
 @register_metric(
     "direction_acc_top20",
-    description="Share of the truth's top-20 |Δ| genes whose predicted Δ has the observed sign",
+    description="Share of the truth's top-20 |Δ| genes whose predicted Δ has the observed sign (0 has none)",
     higher_is_better=True,
     best_value=1.0,
 )
