@@ -249,16 +249,10 @@ def run_benchmark(
                 predicted = method.predict_deltas(list(conditions), controls)
                 observed = truth
                 notes.setdefault(name, {})[f"seed{seed}_fallback"] = getattr(method, "n_fallback", None)
-                if export_cell_eval is not None:
-                    _export(
-                        export_cell_eval,
-                        name,
-                        seed,
-                        data[masks["test"] | masks["control"]],
-                        conditions,
-                        predicted,
-                    )
             rows.append(_score_rows(predicted, observed, method=name, seed=seed, reference="observed"))
+            if export_cell_eval is not None and name != CEILING:
+                real = data[masks["test"] | masks["control"]]
+                _export(export_cell_eval, name, seed, real, conditions, predicted)
             if progress is not None:
                 progress(f"seed {seed} · {name}")
             _save_deltas(out_dir / "deltas" / f"{name}__seed{seed}.npz", predicted, observed, strong)
