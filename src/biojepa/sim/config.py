@@ -100,6 +100,7 @@ class DynamicsConfig:
     tolerance: float = 1e-7
     degradation_median_per_h: float = 0.2
     time_step_h: float = 0.25
+    cycle_average_h: float = 500.0  # averaging window for states that oscillate instead of settling
 
 
 @dataclass(frozen=True)

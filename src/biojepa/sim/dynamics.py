@@ -3,22 +3,24 @@
 Each row of a state matrix is one cell state (a condition variant in a context). A gene's level
 follows ``dx/dt = λ · (m · production(x · a) − x)``: ``m`` scales its transcription (CRISPRi/a, the
 residual transcript after a knockout), ``a`` scales its regulatory activity (0 after a knockout,
-``1 − inhibition`` under a compound). Steady states come from damped fixed-point iteration; time
-courses from explicit Euler steps starting at the unperturbed steady state.
+``1 − inhibition`` under a compound). Steady states come from damped fixed-point iteration; a state
+whose fixed point is unstable (an oscillator) gets its cycle average. Time courses are explicit
+Euler steps starting at the unperturbed steady state.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import scipy.sparse as sp
 
-from biojepa.errors import DataError
 from biojepa.sim.config import DynamicsConfig
 from biojepa.sim.grn import Network
 
 _ROW_BLOCK = 512
+log = logging.getLogger(__name__)
 
 
 class Dynamics:
@@ -78,10 +80,26 @@ class Dynamics:
             active = active[change > self.cfg.tolerance]
             if len(active) == 0:
                 return x
-        raise DataError(
-            f"steady state not reached for {len(active)} state(s) in {self.cfg.max_iterations} iterations; "
-            "lower dynamics.damping or the Hill coefficients, or raise dynamics.max_iterations"
-        )
+        log.info("%d state(s) without a stable steady state: using their cycle average", len(active))
+        x[active] = self._cycle_average(basal[active], mrna[active], activity[active], x[active])
+        return x
+
+    def _cycle_average(
+        self, basal: np.ndarray, mrna: np.ndarray, activity: np.ndarray, x: np.ndarray
+    ) -> np.ndarray:
+        """Time average of the ODE over ``cycle_average_h`` hours after as long a burn-in.
+
+        Negative feedback can make a fixed point unstable (sustained oscillation); an unsynchronised
+        population of such cells averages to the cycle average, which is what the pseudobulk sees.
+        """
+        dt = min(self.cfg.time_step_h, 0.5 / float(self.rate.max()))
+        n_steps = int(np.ceil(self.cfg.cycle_average_h / dt))
+        total = np.zeros_like(x)
+        for k in range(2 * n_steps):
+            x = x + dt * self.rate * (mrna * self.production(x * activity, basal) - x)
+            if k >= n_steps:
+                total += x
+        return total / n_steps
 
     def integrate(
         self, basal: np.ndarray, mrna: np.ndarray, activity: np.ndarray, start: np.ndarray, hours: np.ndarray

@@ -174,6 +174,8 @@ def _stress_circuit(
     candidates = regulators[(regulators != sensor) & (regulators != stress)]
     essential = rng.choice(candidates, size=n_essential, replace=False)
     group = [(int(e), sensor) for e in essential]
+    for edge in [e for e in edges if e[0] == stress and (e[1] in set(essential.tolist()) or e[1] == sensor)]:
+        del edges[edge]
     for edge in group:
         edges[edge] = 1.0
     edges[(sensor, stress)] = -1.0

@@ -19,7 +19,7 @@ from biojepa.errors import DataError
 from biojepa.sim.config import SimConfig, from_toml, to_toml
 from biojepa.sim.design import CellPlan, plan_cells, sampled_conditions
 from biojepa.sim.dynamics import Dynamics, calibrate
-from biojepa.sim.grn import Network, dorothea_network, generate_network
+from biojepa.sim.grn import dorothea_network, generate_network
 from biojepa.sim.interventions import Variants, expand, make_compounds, make_guides
 from biojepa.sim.measurement import make_measurement
 
@@ -31,18 +31,16 @@ _NETWORK, _CONTEXTS, _GUIDES, _COMPOUNDS, _MEASURE, _DESIGN, _CELLS, _CALIBRATE 
 class Simulator:
     """A virtual Perturb-seq lab whose noise-free truth is known for any condition."""
 
-    def __init__(self, config: SimConfig, network: Network | None = None) -> None:
-        self.config = config
-        cfg = config
-        if network is None:
-            rng = self._rng(_NETWORK)
-            if cfg.network.source == "builtin":
-                network = generate_network(cfg.network, rng)
-            elif cfg.network.source == "dorothea":
-                network = dorothea_network(cfg.network, rng, data_dir())
-            else:
-                raise DataError(f"network.source must be 'builtin' or 'dorothea', got {cfg.network.source!r}")
-            network = calibrate(network, network.basal, cfg.dynamics, self._rng(_CALIBRATE))
+    def __init__(self, config: SimConfig) -> None:
+        self.config = cfg = config
+        rng = self._rng(_NETWORK)
+        if cfg.network.source == "builtin":
+            network = generate_network(cfg.network, rng)
+        elif cfg.network.source == "dorothea":
+            network = dorothea_network(cfg.network, rng, data_dir())
+        else:
+            raise DataError(f"network.source must be 'builtin' or 'dorothea', got {cfg.network.source!r}")
+        network = calibrate(network, network.basal, cfg.dynamics, self._rng(_CALIBRATE))
         self.network = network
         self.contexts = tuple(cfg.contexts.names)
         if len(set(self.contexts)) != len(self.contexts) or not self.contexts:
