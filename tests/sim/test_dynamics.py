@@ -75,6 +75,8 @@ def test_an_oscillator_gets_its_cycle_average():
     basal, one, start = repressilator.basal[None], np.ones((1, 3)), np.array([[1.0, 0.5, 0.1]])
     average = dynamics.steady_state(basal, one, one, start=start)[0]
     assert np.abs(dynamics.production(average[None], basal)[0] - average).max() > 0.1  # not a fixed point
-    orbit = [dynamics.integrate(basal, one, one, start, np.array([t]))[0] for t in np.arange(500, 1000, 2.5)]
+    hours = np.arange(500, 1000, 2.5)
+    rows = np.ones((len(hours), 1))
+    orbit = dynamics.integrate(basal * rows, rows * one, rows * one, rows * start, hours)
     assert np.std(orbit, axis=0).min() > 0.1
     assert np.allclose(average, np.mean(orbit, axis=0), atol=0.05)
