@@ -6,7 +6,7 @@ import pytest
 from biojepa.data.schema import CONTROL, Condition, validate
 from biojepa.errors import DataError
 from biojepa.sim.checks import true_deltas
-from biojepa.sim.config import DesignConfig, InterventionConfig, SimConfig
+from biojepa.sim.config import DesignConfig, InterventionConfig, NetworkConfig, SimConfig
 from biojepa.sim.presets import preset_config
 from biojepa.sim.simulator import Simulator
 
@@ -96,3 +96,20 @@ def test_from_adata_needs_simulated_data(check_adata):
     del bare.uns["biojepa_sim"]
     with pytest.raises(DataError, match="not made by"):
         Simulator.from_adata(bare)
+
+
+def test_a_dorothea_network_simulates_with_real_symbols(shared_data_dir):
+    config = SimConfig(
+        seed=0,
+        network=NetworkConfig(source="dorothea", n_genes=150, dorothea_confidence="AB"),
+        design=DesignConfig(n_singles=10, n_doubles=2, cells_per_condition=20, control_cells=50),
+    )
+    adata = Simulator(config).sample()
+    validate(adata)
+    assert "MYC" in adata.var_names or "TP53" in adata.var_names
+    assert not any(g.startswith("G0") for g in adata.var_names)
+
+
+def test_unknown_network_source_is_an_error():
+    with pytest.raises(DataError, match=r"network\.source"):
+        Simulator(SimConfig(network=NetworkConfig(source="string-db")))
