@@ -30,7 +30,7 @@ class NetworkConfig:
     feedback_fraction: float = 0.05
     feedforward_probability: float = 0.3
     paralog_fraction: float = 0.15
-    essential_fraction: float = 0.25  # regulators whose loss triggers the shared stress response
+    essential_fraction: float = 0.2  # regulators whose loss triggers the shared stress response
     cooperative_fraction: float = 0.2
     hill_coefficients: tuple[float, ...] = (1.0, 2.0, 3.0)
     promoter_hill: tuple[float, ...] = (2.0, 3.0, 4.0)
@@ -81,9 +81,9 @@ class DesignConfig:
 class MeasurementConfig:
     """From expected expression to UMI counts."""
 
-    library_mean: float = 3000.0
+    library_mean: float = 8000.0
     library_sd_log: float = 0.35
-    dispersion: float = 4.0  # negative-binomial shape θ (intrinsic noise: variance μ + μ²/θ)
+    dispersion: float = 10.0  # negative-binomial shape θ (intrinsic noise: variance μ + μ²/θ)
     cell_cycle_genes: int = 20
     cell_cycle_strength: float = 0.6
     n_batches: int = 2

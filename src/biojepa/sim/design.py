@@ -56,12 +56,13 @@ def _pick_singles(network: Network, cfg: DesignConfig, rng: np.random.Generator)
 def _pick_doubles(
     network: Network, singles: list[str], cfg: DesignConfig, rng: np.random.Generator
 ) -> list[str]:
-    """Pairs of sampled singles, as a combinatorial screen chooses them: about 60 % pair two related
-    regulators (one regulates the other, or they share ≥ 20 % of their targets), where interactions can arise;
-    the rest pair any two singles."""
+    """Pairs of sampled singles, as a combinatorial screen chooses them: about 80 % pair two related
+    regulators (one regulates the other, they share ≥ 20 % of their targets, or they act together in
+    one cooperative input), where interactions can arise; the rest pair any two singles."""
     index = {g: i for i, g in enumerate(network.genes)}
     regs = [g for g in singles if network.is_regulator[index[g]]]
     children = {g: set(network.edge_target[network.edge_source == index[g]].tolist()) for g in regs}
+    terms = {g: set(network.edge_term[network.edge_source == index[g]].tolist()) for g in regs}
     related = [
         (a, b)
         for k, a in enumerate(regs)
@@ -69,8 +70,9 @@ def _pick_doubles(
         if len(children[a] & children[b]) >= 0.2 * min(len(children[a]), len(children[b]))
         or index[b] in children[a]
         or index[a] in children[b]
+        or terms[a] & terms[b]
     ]
-    n_related = min(len(related), round(0.6 * cfg.n_doubles))
+    n_related = min(len(related), round(0.8 * cfg.n_doubles))
     picks = [related[i] for i in rng.choice(len(related), size=n_related, replace=False)] if related else []
     doubles = {join_perturbation(p) for p in picks}
     for _ in range(50 * cfg.n_doubles):

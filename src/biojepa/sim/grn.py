@@ -159,7 +159,7 @@ def _stress_circuit(
     rng: np.random.Generator,
 ) -> list[list[tuple[int, int]]]:
     """Wire a generic stress response: a sensor regulator needs *all* essential regulators (one AND
-    term) and represses the stress regulator (the largest hub below the top layer), whose program
+    term) and represses the stress regulator (a hub below the top layer), whose program
     therefore rises after the loss of any essential regulator. Returns the AND term's edges (none
     when there are too few regulators)."""
     n_essential = round(cfg.essential_fraction * len(regulators))
@@ -167,7 +167,8 @@ def _stress_circuit(
     if n_essential < 2 or len(lower) < 2 or len(regulators) < n_essential + 2:
         return []
     out_degree = np.bincount([src for src, _ in edges], minlength=len(layer))
-    stress = int(lower[np.argmax(out_degree[lower])])
+    hubs = lower[out_degree[lower] >= np.median(out_degree[lower])]
+    stress = int(rng.choice(hubs))
     sensor = int(rng.choice(lower[lower != stress]))
     for edge in [e for e in edges if e[1] in (sensor, stress) or e[0] == sensor]:
         del edges[edge]
