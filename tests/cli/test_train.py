@@ -19,7 +19,6 @@ encoder_hidden = 32
 action_dim = 16
 predictor_hidden = 32
 decoder_hidden = 32
-effect_hidden = 32
 [pretrain]
 epochs = 1
 [decoder]

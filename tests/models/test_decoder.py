@@ -1,6 +1,6 @@
 import torch
 
-from biojepa.models.decoder import EffectHead, GaussianDecoder, gaussian_nll
+from biojepa.models.decoder import EffectMemory, GaussianDecoder, gaussian_nll
 
 
 def test_decoder_outputs_positive_variance():
@@ -20,6 +20,17 @@ def test_nll_ignores_unmeasured_genes():
     assert gaussian_nll(mean, target, var, torch.ones(2, 3)) > 100
 
 
-def test_effect_head_starts_at_zero():
-    head = EffectHead(action_dim=4, latent_dim=3, n_genes=5, hidden_dim=8)
-    assert torch.equal(head(torch.randn(2, 4), torch.randn(2, 3)), torch.zeros(2, 5))
+def test_effect_memory_starts_at_the_mean_and_leaves_one_out():
+    memory = EffectMemory(n_memory=3, n_genes=2, latent_dim=2)
+    memory.values.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]]))
+    keys = torch.eye(3)
+    query, context = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), torch.ones(2, 2)
+    mix, gain = memory(query, context, keys)
+    assert torch.allclose(mix, torch.tensor([[1.0, 1.0]] * 2)) and torch.allclose(gain, torch.ones(2, 1))
+    mix, _ = memory(query, context, keys, exclude=torch.tensor([2, -1]))
+    assert torch.allclose(mix, torch.tensor([[0.5, 0.5], [1.0, 1.0]]))
+    with torch.no_grad():
+        memory.feature_scale.fill_(20.0)
+    mix, _ = memory(query, context, keys)
+    # similar features retrieve their own stored response
+    assert torch.allclose(mix, memory.values[[0, 2]], atol=1e-4)

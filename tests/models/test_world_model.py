@@ -17,7 +17,6 @@ def tiny_config():
         action_dim=16,
         predictor_hidden=32,
         decoder_hidden=32,
-        effect_hidden=32,
     )
     config.pretrain.epochs = 1
     config.decoder.epochs = 1

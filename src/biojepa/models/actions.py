@@ -58,6 +58,12 @@ class ActionBatch:
     dose_time: Tensor
     token_mask: Tensor
 
+    def target_features(self) -> Tensor:
+        """Frozen features of each intervention: summed prior and fingerprint vectors of its tokens."""
+        priors = (self.priors * self.has_prior.unsqueeze(-1)).sum(1)
+        fingerprints = (self.fingerprints * self.has_fingerprint.unsqueeze(-1)).sum(1)
+        return torch.cat([priors, fingerprints], dim=-1)
+
     def index(self, idx: Tensor) -> ActionBatch:
         """Select (and repeat) actions by index."""
         return ActionBatch(**{k: v[idx] for k, v in self.__dict__.items()})
@@ -217,6 +223,7 @@ class ActionEncoder(nn.Module):
         self.blind_token = nn.Parameter(0.02 * torch.randn(dim)) if blind else None
 
     def forward(self, batch: ActionBatch) -> Tensor:
+        """One embedding per intervention."""
         mask = batch.token_mask.unsqueeze(-1).float()
         if self.blind_token is not None:
             return self.set_mlp(self.blind_token * mask.amax(dim=1))

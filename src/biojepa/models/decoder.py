@@ -34,20 +34,41 @@ def gaussian_nll(mean: Tensor, target: Tensor, variance: Tensor, gene_mask: Tens
     return (nll * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-class EffectHead(nn.Module):
-    """Residual head: (action, mean pre-state latent) → gene-space Δ added to the decoded latent effect.
+class EffectMemory(nn.Module):
+    """Residual gene-space head: an action's Δ as an attention-weighted mix of measured training Δs.
 
-    It keeps per-perturbation signal that a compact latent would smooth away. Zero-initialised, so the
-    untrained model's prediction is the decoded latent prediction.
+    The attention score of a stored response is ``a·cos(features) + c·cos(context latents) + b_j``: the
+    cosine similarity of the frozen target features (gene priors / fingerprints) and of the contexts,
+    with learned scales ``a, c`` (starting at 0) and a learned per-entry bias ``b_j`` that lets consistent
+    responses count more. So few free parameters cannot overfit a handful of training targets. Trained
+    leave-one-out (an entry never retrieves itself), the situation of an unseen target. Starts at the
+    plain mean of the stored Δs.
     """
 
-    def __init__(self, action_dim: int, latent_dim: int, n_genes: int, hidden_dim: int = 256) -> None:
+    def __init__(self, n_memory: int, n_genes: int, latent_dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(action_dim + latent_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, n_genes)
-        )
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.register_buffer("values", torch.zeros(n_memory, n_genes))
+        self.register_buffer("contexts", torch.zeros(n_memory, latent_dim))
+        self.feature_scale = nn.Parameter(torch.zeros(()))
+        self.context_scale = nn.Parameter(torch.zeros(()))
+        self.bias = nn.Parameter(torch.zeros(n_memory))
+        self.log_gain = nn.Parameter(torch.zeros(()))
 
-    def forward(self, action: Tensor, z_pre_mean: Tensor) -> Tensor:
-        return self.net(torch.cat([action, z_pre_mean], dim=-1))
+    def forward(
+        self, query: Tensor, query_context: Tensor, keys: Tensor, exclude: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(attention-weighted mix of stored Δs, gain)`` per query; ``exclude[i]`` is an entry query
+        ``i`` may not use (or -1). ``query``/``keys`` are target features, ``query_context`` latents."""
+        features = nn.functional.normalize(query, dim=-1) @ nn.functional.normalize(keys, dim=-1).T
+        contexts = (
+            nn.functional.normalize(query_context, dim=-1) @ nn.functional.normalize(self.contexts, dim=-1).T
+        )
+        scores = self.feature_scale * features + self.context_scale * contexts + self.bias
+        weights = torch.softmax(scores, dim=-1)
+        if exclude is not None:
+            keep = torch.ones_like(weights)
+            rows = torch.nonzero(exclude >= 0).flatten()
+            keep[rows, exclude[rows]] = 0.0
+            weights = weights * keep
+            weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+        return weights @ self.values, self.log_gain.exp().expand(len(query), 1)

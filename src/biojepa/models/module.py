@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from biojepa.errors import CheckpointError
 from biojepa.models.actions import ActionBatch, ActionEncoder
-from biojepa.models.decoder import EffectHead, GaussianDecoder
+from biojepa.models.decoder import EffectMemory, GaussianDecoder
 from biojepa.models.encoder import StateEncoder
 from biojepa.models.inverse import InverseDynamics
 from biojepa.models.predictor import Predictor
@@ -22,6 +22,7 @@ class ModelConfig:
     n_genes: int
     n_targets: int
     n_actions: int
+    n_memory: int = 1
     prior_dim: int = 0
     fingerprint_bits: int = 1024
     latent_dim: int = 128
@@ -31,7 +32,6 @@ class ModelConfig:
     predictor_hidden: int = 256
     predictor_blocks: int = 3
     decoder_hidden: int = 256
-    effect_hidden: int = 256
     dropout: float = 0.1
     id_dropout: float = 0.5
     blind: bool = False
@@ -66,7 +66,8 @@ class BioJepaModule(nn.Module):
             c.latent_dim, c.action_dim, c.predictor_hidden, c.predictor_blocks, c.dropout
         )
         self.decoder = GaussianDecoder(c.latent_dim, c.n_genes, c.decoder_hidden, c.dropout)
-        self.effect = EffectHead(c.action_dim, c.latent_dim, c.n_genes, c.effect_hidden)
+        self.effect = EffectMemory(c.n_memory, c.n_genes, c.latent_dim)
+        self.memory_actions: ActionBatch | None = None
         self.inverse = InverseDynamics(c.latent_dim, c.action_dim, c.n_actions, c.predictor_hidden)
 
     def standardised_library(self, log_library: Tensor) -> Tensor:
@@ -81,13 +82,42 @@ class BioJepaModule(nn.Module):
         a = self.actions(actions)[which]
         return self.predictor(z_pre, a), a
 
-    def pseudobulk_delta(
+    @torch.no_grad()
+    def set_memory(self, actions: ActionBatch, deltas: Tensor, context_latents: Tensor) -> None:
+        """Store the training conditions' actions, measured Δs and context latents for the effect head."""
+        self.memory_actions = actions
+        self.effect.values.copy_(deltas)
+        self.effect.contexts.copy_(context_latents)
+
+    def memory_delta(self, actions: ActionBatch, z_context: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """Gene-space residual Δ of each action retrieved from the training memory (prior path only)."""
+        mix, gain = self.memory_components(actions, z_context, exclude)
+        return gain * mix
+
+    def memory_components(
+        self, actions: ActionBatch, z_context: Tensor, exclude: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(retrieved mix of training Δs, gain)``; both zero for the control action.
+
+        The blind ablation retrieves with no target features: one learned weighting for every action.
+        """
+        if self.memory_actions is None:
+            raise RuntimeError("the effect memory is empty; call set_memory() (done by training and loading)")
+        query = actions.target_features()
+        if self.config.blind:
+            query = torch.zeros_like(query)
+        keys = self.memory_actions.target_features()
+        has_action = actions.token_mask.any(dim=1, keepdim=True).float()
+        mix, gain = self.effect(query, z_context, keys, exclude)
+        return mix * has_action, gain * has_action
+
+    def decoded_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
-    ) -> Tensor:
-        """Predicted mean Δ (gene space) of each group of pre-cells under its action.
+    ) -> tuple[Tensor, Tensor]:
+        """Latent path: ``(mean decoded post − mean decoded pre, mean pre latent)`` per group of pre-cells.
 
         ``groups[i]`` names the action (0..n_groups-1) applied to pre-cell ``i``; ``actions`` holds one
-        entry per group. Δ = mean decoded post − mean decoded pre + the residual effect head.
+        entry per group.
         """
         a = self.actions(actions)
         z_post = self.predictor(z_pre, a[groups])
@@ -98,5 +128,11 @@ class BioJepaModule(nn.Module):
         counts = counts.clamp_min(1.0).unsqueeze(-1)
         diff = torch.zeros(n_groups, mean_post.shape[1]).index_add_(0, groups, mean_post - mean_pre) / counts
         z_mean = torch.zeros(n_groups, z_pre.shape[1]).index_add_(0, groups, z_pre) / counts
-        has_action = actions.token_mask.any(dim=1, keepdim=True).float()
-        return diff + self.effect(a, z_mean) * has_action
+        return diff, z_mean
+
+    def pseudobulk_delta(
+        self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
+    ) -> Tensor:
+        """Predicted mean Δ (gene space) of each group of pre-cells: decoded latent Δ + retrieved residual."""
+        diff, z_mean = self.decoded_delta(z_pre, log_library, groups, n_groups, actions)
+        return diff + self.memory_delta(actions, z_mean)

@@ -55,6 +55,7 @@ class WorldModel:
         self.action_labels: list[str] = []
         self.default_type = "crispr_ko"
         self.history: list[dict] = []
+        self.memory_conditions: list[Condition] = []
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -88,6 +89,7 @@ class WorldModel:
         types = pd.Series([c.perturbation_type for c in train.conditions])
         self.default_type = str(types.mode().iloc[0])
         self.action_labels = sorted({c.perturbation for c in train.conditions} | {CONTROL})
+        self.memory_conditions = list(train.conditions)
         self._build(sorted({t for c in train.conditions for t in c.targets}), self._smiles(adata))
         assert self.module is not None and self.vocab is not None
         out_dir = Path(out) if out is not None else None
@@ -118,6 +120,7 @@ class WorldModel:
             n_genes=len(self.genes),
             n_targets=self.vocab.n_targets,
             n_actions=len(self.action_labels),
+            n_memory=len(self.memory_conditions),
             prior_dim=prior_dim,
             **self.config.model,
         )
@@ -149,6 +152,10 @@ class WorldModel:
             "action_labels": self.action_labels,
             "default_type": self.default_type,
             "vocab": vocab_meta,
+            "memory_conditions": [
+                [c.perturbation, c.context, c.perturbation_type, c.dose, None if np.isnan(c.time) else c.time]
+                for c in self.memory_conditions
+            ],
         }
 
     def _require_fitted(self) -> BioJepaModule:
@@ -203,10 +210,10 @@ class WorldModel:
             if cond.is_control:
                 mean, var = base_mean, base_var
             else:
-                z_post, a = module.transition(z, single, torch.zeros(len(z), dtype=torch.long))
+                z_post, _ = module.transition(z, single, torch.zeros(len(z), dtype=torch.long))
                 mean, var = module.decoder(z_post, lib)
                 for rows in contexts.groupby(contexts).indices.values():
-                    mean[rows] = mean[rows] + module.effect(a[:1], z[rows].mean(0, keepdim=True))
+                    mean[rows] = mean[rows] + module.memory_delta(single, z[rows].mean(0, keepdim=True))
             means.append(mean)
             variances.append(var)
             frame = cells.obs[["context", "batch"]].astype(str).copy()
@@ -276,6 +283,11 @@ class WorldModel:
             model.module = BioJepaModule(ModelConfig.from_dict(meta["model_config"]))
             state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
             model.module.load_state_dict(state)
+            model.memory_conditions = [
+                Condition(p, c, t, float(d), float("nan") if h is None else float(h))
+                for p, c, t, d, h in meta["memory_conditions"]
+            ]
+            model.module.memory_actions = model.vocab.encode(model.memory_conditions, strict=False)
         except (KeyError, TypeError, RuntimeError, DataError) as err:
             raise CheckpointError(f"{path} does not hold a consistent biojepa model: {err}") from err
         if priors is not None:

@@ -50,6 +50,7 @@ class DynamicsConfig:
     latent_weight: float = 1.0
     gene_weight: float = 1.0
     inverse_weight: float = 0.1
+    memory_lr_scale: float = 10.0
     patience: int = 6
 
 

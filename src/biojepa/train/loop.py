@@ -3,7 +3,7 @@
 A. masked-view pretraining of the state encoder with SIGReg (or VICReg) over cells, no labels;
 B. Gaussian decoder on frozen latents;
 C. action encoder + AdaLN-zero predictor (latent MSE to the frozen target encoder's embedding of measured
-   post-perturbation cells), residual gene-space effect head (pseudobulk Δ) and inverse-dynamics head.
+   post-perturbation cells), retrieval effect head (pseudobulk Δ, leave-one-out) and inverse-dynamics head.
 Every epoch draws its randomness from ``(seed, stage, epoch)``, so resuming reproduces an unbroken run.
 """
 
@@ -121,6 +121,7 @@ class Trainer:
                 if stop:
                     break
             self._freeze_after(stage)
+        self._dynamics_setup()
         if self._best is not None:
             self.module.load_state_dict(self._best)
         self.module.eval()
@@ -139,8 +140,11 @@ class Trainer:
             "dynamics": [m.actions, m.predictor, m.effect, m.inverse],
         }[stage]
         cfg = getattr(self.config, stage)
-        params = [p for part in parts for p in part.parameters()]
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        groups = [{"params": [p for part in parts for p in part.parameters() if part is not m.effect]}]
+        if stage == "dynamics":
+            # the retrieval weights are logits: they need steps of order 1, not of order lr
+            groups.append({"params": list(m.effect.parameters()), "lr_scale": cfg.memory_lr_scale})
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _freeze_after(self, stage: str) -> None:
         if stage == "pretrain":
@@ -250,6 +254,16 @@ class Trainer:
             [label_index[c.perturbation] for c in table.conditions] + [label_index[CONTROL]]
         )
         self._deltas = pseudobulk_deltas(table, control_means(table))
+        z_all = self.latents("train")
+        context_latent = {
+            c: z_all[np.flatnonzero(table.is_control & (table.context == c))].mean(0)
+            for c in np.unique(table.context[table.is_control])
+        }
+        self.module.set_memory(
+            self._actions.index(torch.arange(len(table.conditions))),
+            self._deltas,
+            torch.stack([context_latent[c.context] for c in table.conditions]),
+        )
         self._post_cells = np.flatnonzero(~table.is_control)
         self._control_cells = np.flatnonzero(table.is_control)
         if self.data.val is not None and self.data.val.conditions:
@@ -319,10 +333,21 @@ class Trainer:
         pre = np.concatenate([self.sampler.sample(table.conditions[c].context, k, self.rng) for c in chosen])
         groups = torch.arange(len(chosen)).repeat_interleave(k)
         idx = torch.from_numpy(chosen)
-        pred = self.module.pseudobulk_delta(
-            z_all[pre], table.log_library[pre], groups, len(chosen), self._actions.index(idx)
+        actions = self._actions.index(idx)
+        diff, z_mean = self.module.decoded_delta(
+            z_all[pre], table.log_library[pre], groups, len(chosen), actions
         )
-        return F.mse_loss(pred, self._deltas[idx], reduction="sum") / len(chosen)
+        mix, gain = self.module.memory_components(actions, z_mean, exclude=idx)
+        target = self._deltas[idx]
+        # The memory learns leave-one-out retrieval on its own: the direction of each response (weighted by
+        # its squared size, so noise-level responses count little) and, separately, its scale. The latent path
+        # learns what the retrieval leaves over.
+        size = target.square().sum(dim=1)
+        direction_loss = (size * (1 - F.cosine_similarity(mix, target, dim=1))).sum()
+        scale_loss = F.mse_loss(gain * mix.detach(), target, reduction="sum")
+        retrieved = (gain * mix).detach()
+        latent_loss = F.mse_loss(diff + retrieved, target, reduction="sum")
+        return (direction_loss + scale_loss + latent_loss) / len(chosen)
 
     @torch.no_grad()
     def _validate(self) -> float:

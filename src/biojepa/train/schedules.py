@@ -17,6 +17,6 @@ def warmup_cosine(step: int, total_steps: int, warmup_fraction: float = 0.05) ->
 
 
 def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
-    """Set every parameter group's learning rate to ``base_lr * factor``."""
+    """Set each parameter group's learning rate to ``base_lr * factor`` (times the group's ``lr_scale``)."""
     for group in optimizer.param_groups:
-        group["lr"] = base_lr * factor
+        group["lr"] = base_lr * factor * group.get("lr_scale", 1.0)
