@@ -16,7 +16,7 @@ def test_toml_round_trip_and_unknown_keys(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("seed = 4\n[dynamics]\nepochs = 3\n")
     config = TrainConfig.from_toml(path)
-    assert config.seed == 4 and config.dynamics.epochs == 3 and config.decoder.epochs == 4
+    assert config.seed == 4 and config.dynamics.epochs == 3 and config.decoder.epochs == 2
     assert TrainConfig.from_dict(config.to_dict()) == config
     path.write_text("[dynamics]\nepoch = 3\n")
     with pytest.raises(DataError, match=r"unknown config key\(s\) \['epoch'\] in \[dynamics\]"):

@@ -14,8 +14,8 @@ from biojepa.errors import DataError
 class PretrainConfig:
     """Stage A: self-supervised masked-view pretraining of the state encoder."""
 
-    epochs: int = 3
-    batch_size: int = 256
+    epochs: int = 1
+    batch_size: int = 512
     lr: float = 1e-3
     weight_decay: float = 1e-4
     regularizer: str = "sigreg"  # or "vicreg"
@@ -29,7 +29,7 @@ class PretrainConfig:
 class DecoderConfig:
     """Stage B: Gaussian decoder from frozen latents to expression."""
 
-    epochs: int = 4
+    epochs: int = 2
     batch_size: int = 512
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -39,11 +39,11 @@ class DecoderConfig:
 class DynamicsConfig:
     """Stage C: action encoder, predictor, effect head and inverse head on frozen latents."""
 
-    epochs: int = 20
-    steps_per_epoch: int = 25
+    epochs: int = 8
+    steps_per_epoch: int = 20
     cell_batch: int = 256
     conditions_per_step: int = 32
-    controls_per_condition: int = 64
+    controls_per_condition: int = 32
     control_fraction: float = 0.1
     lr: float = 1e-3
     weight_decay: float = 1e-3
