@@ -122,3 +122,16 @@ def test_resume_continues_to_the_same_model(screen, priors, tmp_path, fitted):
     (tmp_path / "last.json").write_text("{ truncated")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         WorldModel(tiny_config(), priors=priors).fit(screen, train, val, out=tmp_path, resume=True)
+
+
+def test_interval_coverage_on_held_out_cells(fitted, screen):
+    from biojepa.models.calibration import interval_coverage
+
+    model, _ = fitted
+    controls = screen[screen.obs["perturbation"] == "control"]
+    predicted = model.predict(controls, "G3")
+    coverage = interval_coverage(predicted, screen[screen.obs["perturbation"] == "G3"])
+    assert set(coverage) == {0.5, 0.9}
+    assert 0.0 <= coverage[0.5] <= coverage[0.9] <= 1.0
+    own = interval_coverage(model.predict(controls, "control"), controls)
+    assert 0.0 < own[0.5] < own[0.9] <= 1.0
