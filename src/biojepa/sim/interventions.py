@@ -59,14 +59,17 @@ class Compounds:
 
 
 def make_compounds(network: Network, cfg: InterventionConfig, rng: np.random.Generator) -> Compounds:
-    """Compounds aimed at regulators (1–2 on-targets) with weaker off-targets anywhere in the genome."""
+    """Compounds aimed at regulators (1–2 on-targets, hubs more often, as drug targets tend to be) with
+    weaker off-targets anywhere in the genome."""
     regulators = np.flatnonzero(network.is_regulator)
+    out_degree = np.bincount(network.edge_source, minlength=network.n_genes)[regulators] + 1.0
+    hub_weight = out_degree / out_degree.sum()
     n = cfg.n_compounds
     targets, ic50s, n_on = [], [], np.zeros(n, dtype=int)
     profile = np.zeros((n, network.n_genes))
     for c in range(n):
         n_on[c] = 1 if rng.random() < 0.7 else 2
-        on = rng.choice(regulators, size=min(n_on[c], len(regulators)), replace=False)
+        on = rng.choice(regulators, size=min(n_on[c], len(regulators)), replace=False, p=hub_weight)
         off = np.setdiff1d(rng.choice(network.n_genes, size=rng.integers(0, 5), replace=False), on)
         ic50_on = cfg.ic50_median_nm * rng.lognormal(0.0, 0.8, len(on))
         ic50_off = ic50_on.min() * rng.lognormal(np.log(30.0), 0.8, len(off))
