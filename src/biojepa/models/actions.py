@@ -87,6 +87,7 @@ class ActionVocabulary:
         self.smiles = dict(smiles or {})
         self.prior_lookup = prior_lookup
         self.prior_table: dict[str, np.ndarray] = {}
+        self._no_prior: set[str] = set()  # names the prior source was asked about and does not know
 
     @property
     def n_targets(self) -> int:
@@ -94,13 +95,19 @@ class ActionVocabulary:
 
     def add_priors(self, names: Sequence[str]) -> None:
         """Fetch and cache prior features for ``names`` (genes the prior source does not know are skipped)."""
-        missing = [n for n in dict.fromkeys(names) if n not in self.prior_table and n not in self.smiles]
+        missing = [
+            n
+            for n in dict.fromkeys(names)
+            if n not in self.prior_table and n not in self.smiles and n not in self._no_prior
+        ]
         if not missing or self.prior_lookup is None or self.prior_dim == 0:
             return
         features, known = self.prior_lookup(missing)
         for name, row, ok in zip(missing, np.asarray(features), np.asarray(known), strict=True):
             if ok:
                 self.prior_table[name] = np.asarray(row, dtype=np.float32)
+            else:
+                self._no_prior.add(name)
 
     def covered(self, name: str) -> str | None:
         """How an intervention target is represented: seen, prior, smiles or None (unknown)."""
