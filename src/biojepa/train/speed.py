@@ -65,8 +65,13 @@ def pretrain_step_speed(table: CellTable, steps: int = 20, bf16: bool = False) -
     for _ in range(steps):
         step()
     seconds = (time.perf_counter() - start) / steps
-    return {"batch_cells": batch, "step_seconds": seconds, "cells_per_second": batch / seconds,
-            "flops_per_step": flops, "gflops_per_second": flops / seconds / 1e9}
+    return {
+        "batch_cells": batch,
+        "step_seconds": seconds,
+        "cells_per_second": batch / seconds,
+        "flops_per_step": flops,
+        "gflops_per_second": flops / seconds / 1e9,
+    }
 
 
 def main() -> None:
@@ -86,7 +91,8 @@ def main() -> None:
     fp32 = pretrain_step_speed(table, args.steps)
     bf16 = pretrain_step_speed(table, args.steps, bf16=True)
     report = {
-        "command": f"python -m biojepa.train.speed --preset {args.preset} --steps {args.steps} --out {args.out}",
+        "command": f"python -m biojepa.train.speed --preset {args.preset} --steps {args.steps} "
+        f"--out {args.out}",
         "preset": args.preset,
         "cells": adata.n_obs,
         "genes": adata.n_vars,
