@@ -34,3 +34,11 @@ def test_effect_memory_starts_at_the_mean_and_leaves_one_out():
     mix, _ = memory(query, context, keys)
     # similar features retrieve their own stored response
     assert torch.allclose(mix, memory.values[[0, 2]], atol=1e-4)
+
+
+def test_effect_memory_returns_an_exact_match_unless_it_is_excluded():
+    memory = EffectMemory(n_memory=2, n_genes=1, latent_dim=1)
+    memory.values.copy_(torch.tensor([[1.0], [3.0]]))
+    query, context, keys = torch.ones(2, 2), torch.ones(2, 1), torch.ones(2, 2)
+    mix, _ = memory(query, context, keys, exclude=torch.tensor([-1, 1]), exact=torch.tensor([1, 1]))
+    assert mix[:, 0].tolist() == [3.0, 1.0]

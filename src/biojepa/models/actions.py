@@ -59,10 +59,15 @@ class ActionBatch:
     token_mask: Tensor
 
     def target_features(self) -> Tensor:
-        """Frozen features of each intervention: summed prior and fingerprint vectors of its tokens."""
-        priors = (self.priors * self.has_prior.unsqueeze(-1)).sum(1)
-        fingerprints = (self.fingerprints * self.has_fingerprint.unsqueeze(-1)).sum(1)
+        """Frozen features of each token (B × T × F): its prior vector and its fingerprint."""
+        priors = self.priors * self.has_prior.unsqueeze(-1)
+        fingerprints = self.fingerprints * self.has_fingerprint.unsqueeze(-1)
         return torch.cat([priors, fingerprints], dim=-1)
+
+    def single_target_ids(self) -> Tensor:
+        """Target id of each one-token intervention, -1 for combinations, control and unseen targets."""
+        single = self.token_mask.sum(1) == 1
+        return torch.where(single & (self.target_ids[:, 0] > 0), self.target_ids[:, 0], -1)
 
     def index(self, idx: Tensor) -> ActionBatch:
         """Select (and repeat) actions by index."""

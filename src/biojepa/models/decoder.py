@@ -55,10 +55,19 @@ class EffectMemory(nn.Module):
         self.log_gain = nn.Parameter(torch.zeros(()))
 
     def forward(
-        self, query: Tensor, query_context: Tensor, keys: Tensor, exclude: Tensor | None = None
+        self,
+        query: Tensor,
+        query_context: Tensor,
+        keys: Tensor,
+        exclude: Tensor | None = None,
+        exact: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """``(attention-weighted mix of stored Δs, gain)`` per query; ``exclude[i]`` is an entry query
-        ``i`` may not use (or -1). ``query``/``keys`` are target features, ``query_context`` latents."""
+        """``(attention-weighted mix of stored Δs, gain)`` per query.
+
+        ``query``/``keys`` are target features, ``query_context`` latents; ``exclude[i]`` is an entry
+        query ``i`` may not use and ``exact[i]`` an entry that *is* query ``i`` (its measured response is
+        then returned as is); -1 for none.
+        """
         features = nn.functional.normalize(query, dim=-1) @ nn.functional.normalize(keys, dim=-1).T
         contexts = (
             nn.functional.normalize(query_context, dim=-1) @ nn.functional.normalize(self.contexts, dim=-1).T
@@ -71,4 +80,12 @@ class EffectMemory(nn.Module):
             keep[rows, exclude[rows]] = 0.0
             weights = weights * keep
             weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+        if exact is not None:
+            usable = exact >= 0
+            if exclude is not None:
+                usable &= exact != exclude
+            rows = torch.nonzero(usable).flatten()
+            one_hot = torch.zeros_like(weights)
+            one_hot[rows, exact[rows]] = 1.0
+            weights = torch.where(usable.unsqueeze(-1), one_hot, weights)
         return weights @ self.values, self.log_gain.exp().expand(len(query), 1)

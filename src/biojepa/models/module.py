@@ -99,17 +99,29 @@ class BioJepaModule(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """``(retrieved mix of training Δs, gain)``; both zero for the control action.
 
-        The blind ablation retrieves with no target features: one learned weighting for every action.
+        Retrieval is per target and summed over the targets of a combination: a target measured alone in
+        training contributes its own measured Δ (so a seen pair starts from the additive expectation), any
+        other target a similarity-weighted mix. ``exclude`` (one entry per action) is never used by that
+        action's targets. The blind ablation retrieves with no target features and no identities: one
+        learned weighting for every action.
         """
         if self.memory_actions is None:
             raise RuntimeError("the effect memory is empty; call set_memory() (done by training and loading)")
-        query = actions.target_features()
+        b, t = actions.token_mask.shape
+        query = actions.target_features().reshape(b * t, -1)
+        keys = self.memory_actions.target_features().sum(1)
+        entry_of_id = torch.full((self.config.n_targets + 1,), -1, dtype=torch.long)
+        single = self.memory_actions.single_target_ids()
+        entry_of_id[single[single >= 0]] = torch.nonzero(single >= 0).flatten()
+        exact = entry_of_id[actions.target_ids].reshape(-1)
         if self.config.blind:
-            query = torch.zeros_like(query)
-        keys = self.memory_actions.target_features()
-        has_action = actions.token_mask.any(dim=1, keepdim=True).float()
-        mix, gain = self.effect(query, z_context, keys, exclude)
-        return mix * has_action, gain * has_action
+            query, exact = torch.zeros_like(query), None
+        repeat = None if exclude is None else exclude.repeat_interleave(t)
+        mix, gain = self.effect(query, z_context.repeat_interleave(t, dim=0), keys, repeat, exact)
+        mask = actions.token_mask.reshape(b, t, 1).float()
+        mix = (mix.reshape(b, t, -1) * mask).sum(1)
+        has_action = mask.amax(dim=1)
+        return mix * has_action, gain.reshape(b, t)[:, :1] * has_action
 
     def decoded_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
