@@ -116,12 +116,30 @@ class BioJepaModule(nn.Module):
         exact = entry_of_id[actions.target_ids].reshape(-1)
         if self.config.blind:
             query, exact = torch.zeros_like(query), None
-        repeat = None if exclude is None else exclude.repeat_interleave(t)
+        if exclude is None:
+            exclude = self._identical_entries(actions)
+        repeat = exclude.repeat_interleave(t)
         mix, gain = self.effect(query, z_context.repeat_interleave(t, dim=0), keys, repeat, exact)
         mask = actions.token_mask.reshape(b, t, 1).float()
         mix = (mix.reshape(b, t, -1) * mask).sum(1)
         has_action = mask.amax(dim=1)
         return mix * has_action, gain.reshape(b, t)[:, :1] * has_action
+
+    def _identical_entries(self, actions: ActionBatch) -> Tensor:
+        """Memory entry with the same (seen) targets as each action, or -1: an action never retrieves
+        itself, at prediction as in leave-one-out training, so the latent path's share stays consistent."""
+        assert self.memory_actions is not None
+        memory = self.memory_actions
+        index = {}
+        for j in range(len(memory.target_ids)):
+            ids = memory.target_ids[j][memory.token_mask[j]]
+            if ids.numel() and bool((ids > 0).all()):
+                index.setdefault(tuple(sorted(ids.tolist())), j)
+        out = []
+        for i in range(len(actions.target_ids)):
+            ids = actions.target_ids[i][actions.token_mask[i]]
+            out.append(index.get(tuple(sorted(ids.tolist())), -1) if bool((ids > 0).all()) else -1)
+        return torch.tensor(out, dtype=torch.long)
 
     def decoded_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
