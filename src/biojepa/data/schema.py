@@ -106,7 +106,7 @@ def check_counts(matrix) -> None:
         raise DataError("expression matrix contains NaN or infinite values")
     if values.min() < 0:
         raise DataError("expression matrix has negative values: expected raw counts")
-    sample = values[: 1_000_000]
+    sample = values[:1_000_000]
     if not np.allclose(sample, np.round(sample)):
         raise DataError(
             "expression matrix holds non-integer values: it looks normalised or log-transformed, "
