@@ -271,41 +271,29 @@ def test_bad_input_is_a_clear_error(tmp_path, change, message):
         )
 
 
+def _export_zero_deltas(tmp_path, adata: ad.AnnData, method: str = "m"):
+    conditions = _conditions()
+    return export_prediction(
+        tmp_path,
+        method=method,
+        seed=0,
+        real=adata,
+        conditions=conditions,
+        predicted_deltas=np.zeros((len(conditions), len(GENES))),
+    )
+
+
 def test_rejects_data_that_is_not_log_normalised(tmp_path):
     adata = _prepared()
     adata.uns[UNS_KEY] = {}
-    conditions = _conditions()
     with pytest.raises(DataError, match="log-normalised"):
-        export_prediction(
-            tmp_path,
-            method="m",
-            seed=0,
-            real=adata,
-            conditions=conditions,
-            predicted_deltas=np.zeros((len(conditions), len(GENES))),
-        )
+        _export_zero_deltas(tmp_path, adata)
     adata.uns[UNS_KEY] = {"log_normalised": True}
     adata.X = adata.X * 100
     with pytest.raises(DataError, match="log1p"):
-        export_prediction(
-            tmp_path,
-            method="m",
-            seed=0,
-            real=adata,
-            conditions=conditions,
-            predicted_deltas=np.zeros((len(conditions), len(GENES))),
-        )
+        _export_zero_deltas(tmp_path, adata)
 
 
 def test_rejects_unsafe_method_name(tmp_path):
-    adata = _prepared()
-    conditions = _conditions()
     with pytest.raises(DataError, match="file name"):
-        export_prediction(
-            tmp_path,
-            method="../x",
-            seed=0,
-            real=adata,
-            conditions=conditions,
-            predicted_deltas=np.zeros((len(conditions), len(GENES))),
-        )
+        _export_zero_deltas(tmp_path, _prepared(), method="../x")
