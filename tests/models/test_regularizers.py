@@ -1,6 +1,12 @@
 import torch
 
-from biojepa.models.regularizers import effective_rank, sigreg, vicreg
+from biojepa.models.regularizers import (
+    effective_rank,
+    sigreg,
+    vicreg,
+    vicreg_covariance,
+    vicreg_variance,
+)
 
 
 def test_sigreg_near_one_for_gaussian_and_large_when_collapsed():
@@ -39,3 +45,18 @@ def test_vicreg_penalises_collapse_over_cells():
     spread = torch.randn(256, 16, generator=g)
     collapsed = torch.zeros(256, 16)
     assert vicreg(collapsed, collapsed) > vicreg(spread, spread) + 20
+
+
+def test_vicreg_variance_and_covariance_terms():
+    g = torch.Generator().manual_seed(0)
+    spread = 2.0 * torch.randn(4096, 8, generator=g)
+    assert vicreg_variance(spread).item() == 0.0  # every dimension's std is above the hinge at 1
+    assert abs(vicreg_variance(torch.zeros(64, 8)).item() - (1 - 1e-2)) < 1e-6
+    assert vicreg_covariance(spread).item() < 0.1
+    shared = torch.randn(4096, 1, generator=g).expand(4096, 8)
+    # eight copies of one unit-variance direction: 8·7 off-diagonal covariances of 1, divided by 8
+    assert abs(vicreg_covariance(shared).item() - 7.0) < 0.5
+    a, b = torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g)
+    parts = 25 * torch.nn.functional.mse_loss(a, b) + 12.5 * (vicreg_variance(a) + vicreg_variance(b))
+    expected = parts + vicreg_covariance(a) + vicreg_covariance(b)
+    torch.testing.assert_close(vicreg(a, b), expected)

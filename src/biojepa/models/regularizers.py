@@ -38,22 +38,25 @@ def sigreg(
     return n * (err @ weights).mean()
 
 
+def vicreg_variance(z: Tensor) -> Tensor:
+    """VICReg variance hinge over cells: mean over dims of ``relu(1 − sqrt(Var(z_j) + 1e-4))`` (γ = 1)."""
+    return torch.relu(1.0 - torch.sqrt(z.var(dim=0) + 1e-4)).mean()
+
+
+def vicreg_covariance(z: Tensor) -> Tensor:
+    """VICReg covariance term over cells: squared off-diagonal covariances summed, divided by the dims."""
+    n, d = z.shape
+    zc = z - z.mean(dim=0)
+    c = (zc.T @ zc) / (n - 1)
+    off = c - torch.diag(torch.diagonal(c))
+    return off.square().sum() / d
+
+
 def vicreg(z_a: Tensor, z_b: Tensor, sim: float = 25.0, std: float = 25.0, cov: float = 1.0) -> Tensor:
     """VICReg loss over cells: invariance (MSE), variance hinge (γ = 1, ε = 1e-4), off-diagonal covariance."""
-    n, d = z_a.shape
     invariance = torch.nn.functional.mse_loss(z_a, z_b)
-
-    def std_term(z: Tensor) -> Tensor:
-        return torch.relu(1.0 - torch.sqrt(z.var(dim=0) + 1e-4)).mean()
-
-    def cov_term(z: Tensor) -> Tensor:
-        zc = z - z.mean(dim=0)
-        c = (zc.T @ zc) / (n - 1)
-        off = c - torch.diag(torch.diagonal(c))
-        return off.square().sum() / d
-
-    variance = 0.5 * (std_term(z_a) + std_term(z_b))
-    covariance = cov_term(z_a) + cov_term(z_b)
+    variance = 0.5 * (vicreg_variance(z_a) + vicreg_variance(z_b))
+    covariance = vicreg_covariance(z_a) + vicreg_covariance(z_b)
     return sim * invariance + std * variance + cov * covariance
 
 

@@ -1,4 +1,4 @@
-"""Learning-rate schedules (pure functions of the step, so a resumed run continues the same curve)."""
+"""Learning-rate and EMA-momentum schedules: pure functions of the step, so resuming continues the curve."""
 
 from __future__ import annotations
 
@@ -20,3 +20,12 @@ def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> N
     """Set each parameter group's learning rate to ``base_lr * factor`` (times the group's ``lr_scale``)."""
     for group in optimizer.param_groups:
         group["lr"] = base_lr * factor * group.get("lr_scale", 1.0)
+
+
+def ema_momentum(step: int, total_steps: int, start: float, end: float) -> float:
+    """EMA-teacher momentum, BYOL cosine schedule: ``start`` at step 0 rising to ``end`` at ``total_steps``.
+
+    With ``start == end`` the momentum is constant.
+    """
+    progress = min(1.0, step / max(1, total_steps))
+    return end - (end - start) * 0.5 * (1 + math.cos(math.pi * progress))
