@@ -69,6 +69,10 @@ class ActionBatch:
         single = self.token_mask.sum(1) == 1
         return torch.where(single & (self.target_ids[:, 0] > 0), self.target_ids[:, 0], -1)
 
+    def token(self, j: int) -> ActionBatch:
+        """The one-token interventions made of token ``j`` of each action (absent tokens stay masked)."""
+        return ActionBatch(**{k: v[:, j : j + 1] for k, v in self.__dict__.items()})
+
     def index(self, idx: Tensor) -> ActionBatch:
         """Select (and repeat) actions by index."""
         return ActionBatch(**{k: v[idx] for k, v in self.__dict__.items()})

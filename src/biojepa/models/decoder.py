@@ -66,12 +66,13 @@ class EffectMemory(nn.Module):
         keys: Tensor,
         exclude: Tensor | None = None,
         exact: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """``(attention-weighted mix of stored Δs, gain)`` per query.
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(stored Δ mix, used_exact, gain)`` per query.
 
         ``query``/``keys`` are target features, ``query_context`` latents; ``exclude[i]`` is an entry
         query ``i`` may not use and ``exact[i]`` an entry that *is* query ``i`` (its measured response is
-        then returned as is); -1 for none.
+        then returned as is and ``used_exact[i]`` is True); -1 for none. ``gain`` scales only the
+        similarity-weighted mixes: a measured response needs no rescaling.
         """
         features = nn.functional.normalize(query, dim=-1) @ nn.functional.normalize(keys, dim=-1).T
         contexts = (
@@ -85,12 +86,13 @@ class EffectMemory(nn.Module):
             keep[rows, exclude[rows]] = 0.0
             weights = weights * keep
             weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+        used_exact = torch.zeros(len(query), dtype=torch.bool)
         if exact is not None:
-            usable = exact >= 0
+            used_exact = exact >= 0
             if exclude is not None:
-                usable &= exact != exclude
-            rows = torch.nonzero(usable).flatten()
+                used_exact &= exact != exclude
+            rows = torch.nonzero(used_exact).flatten()
             one_hot = torch.zeros_like(weights)
             one_hot[rows, exact[rows]] = 1.0
-            weights = torch.where(usable.unsqueeze(-1), one_hot, weights)
-        return weights @ self.values, self.log_gain.exp().expand(len(query), 1)
+            weights = torch.where(used_exact.unsqueeze(-1), one_hot, weights)
+        return weights @ self.values, used_exact, self.log_gain.exp().expand(len(query), 1)

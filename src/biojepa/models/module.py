@@ -90,56 +90,51 @@ class BioJepaModule(nn.Module):
         self.effect.contexts.copy_(context_latents)
 
     def memory_delta(self, actions: ActionBatch, z_context: Tensor, exclude: Tensor | None = None) -> Tensor:
-        """Gene-space residual Δ of each action retrieved from the training memory (prior path only)."""
-        mix, gain = self.memory_components(actions, z_context, exclude)
-        return gain * mix
+        """Gene-space Δ of each action from the training memory alone: measured + gain × retrieved."""
+        retrieved, measured, gain = self.memory_components(actions, z_context, exclude)
+        return gain * retrieved + measured
 
     def memory_components(
         self, actions: ActionBatch, z_context: Tensor, exclude: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """``(retrieved mix of training Δs, gain)``; both zero for the control action.
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(retrieved, measured, gain)`` per action; all zero for the control action.
 
         Retrieval is per target and summed over the targets of a combination: a target measured alone in
-        training contributes its own measured Δ (so a seen pair starts from the additive expectation), any
-        other target a similarity-weighted mix. ``exclude`` (one entry per action) is never used by that
-        action's targets. The blind ablation retrieves with no target features and no identities: one
-        learned weighting for every action.
+        training contributes its own measured Δ to ``measured`` (so a seen pair starts from the additive
+        expectation), any other target a similarity-weighted mix of training Δs to ``retrieved``, which
+        ``gain`` rescales. ``exclude`` (one entry per action) is never used by that action's targets: training
+        passes each condition's own entry (leave-one-out, the situation of an unseen target). The
+        blind ablation retrieves with no target features and no identities: one learned weighting for
+        every action.
         """
         if self.memory_actions is None:
             raise RuntimeError("the effect memory is empty; call set_memory() (done by training and loading)")
         b, t = actions.token_mask.shape
         query = actions.target_features().reshape(b * t, -1)
         keys = self.memory_actions.target_features().sum(1)
-        entry_of_id = torch.full((self.config.n_targets + 1,), -1, dtype=torch.long)
-        single = self.memory_actions.single_target_ids()
-        entry_of_id[single[single >= 0]] = torch.nonzero(single >= 0).flatten()
-        exact = entry_of_id[actions.target_ids].reshape(-1)
+        exact = self.exact_entries(actions).reshape(-1)
         if self.config.blind:
             query, exact = torch.zeros_like(query), None
         if exclude is None:
-            exclude = self._identical_entries(actions)
+            exclude = torch.full((b,), -1, dtype=torch.long)
         repeat = exclude.repeat_interleave(t)
-        mix, gain = self.effect(query, z_context.repeat_interleave(t, dim=0), keys, repeat, exact)
+        mix, used_exact, gain = self.effect(query, z_context.repeat_interleave(t, dim=0), keys, repeat, exact)
         mask = actions.token_mask.reshape(b, t, 1).float()
-        mix = (mix.reshape(b, t, -1) * mask).sum(1)
+        mix = mix.reshape(b, t, -1) * mask
+        from_measured = used_exact.reshape(b, t, 1).float()
         has_action = mask.amax(dim=1)
-        return mix * has_action, gain.reshape(b, t)[:, :1] * has_action
+        retrieved = (mix * (1 - from_measured)).sum(1) * has_action
+        measured = (mix * from_measured).sum(1) * has_action
+        return retrieved, measured, gain.reshape(b, t)[:, :1] * has_action
 
-    def _identical_entries(self, actions: ActionBatch) -> Tensor:
-        """Memory entry with the same (seen) targets as each action, or -1: an action never retrieves
-        itself, at prediction as in leave-one-out training, so the latent path's share stays consistent."""
+    def exact_entries(self, actions: ActionBatch) -> Tensor:
+        """Memory entry holding each token's target measured alone in training (B × T), -1 where none."""
         assert self.memory_actions is not None
-        memory = self.memory_actions
-        index = {}
-        for j in range(len(memory.target_ids)):
-            ids = memory.target_ids[j][memory.token_mask[j]]
-            if ids.numel() and bool((ids > 0).all()):
-                index.setdefault(tuple(sorted(ids.tolist())), j)
-        out = []
-        for i in range(len(actions.target_ids)):
-            ids = actions.target_ids[i][actions.token_mask[i]]
-            out.append(index.get(tuple(sorted(ids.tolist())), -1) if bool((ids > 0).all()) else -1)
-        return torch.tensor(out, dtype=torch.long)
+        entry_of_id = torch.full((self.config.n_targets + 1,), -1, dtype=torch.long)
+        single = self.memory_actions.single_target_ids()
+        entry_of_id[single[single >= 0]] = torch.nonzero(single >= 0).flatten()
+        exact = entry_of_id[actions.target_ids]
+        return torch.where(actions.token_mask, exact, -1)
 
     def decoded_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
@@ -163,6 +158,58 @@ class BioJepaModule(nn.Module):
     def pseudobulk_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
     ) -> Tensor:
-        """Predicted mean Δ (gene space) of each group of pre-cells: decoded latent Δ + retrieved residual."""
+        """Predicted mean Δ (gene space) of each group of pre-cells: decoded latent Δ + memory residual."""
         diff, z_mean = self.decoded_delta(z_pre, log_library, groups, n_groups, actions)
-        return diff + self.memory_delta(actions, z_mean)
+        return diff + self.memory_residual(z_pre, log_library, groups, n_groups, actions, diff, z_mean)
+
+    def memory_residual(
+        self,
+        z_pre: Tensor,
+        log_library: Tensor,
+        groups: Tensor,
+        n_groups: int,
+        actions: ActionBatch,
+        diff: Tensor,
+        z_mean: Tensor,
+        exclude: Tensor | None = None,
+    ) -> Tensor:
+        """What the memory adds to the decoded latent Δ ``diff`` of each group.
+
+        A target measured alone in training replaces the latent path's own prediction of that target
+        alone by its measured Δ; the latent path then contributes only what the combination does beyond
+        its measured parts (for a seen pair: additive expectation + predicted interaction; for a seen single:
+        its measured Δ). Other targets add the retrieved, rescaled Δ of similar training targets.
+        """
+        retrieved, measured, gain = self.memory_components(actions, z_mean, exclude)
+        return (
+            gain * retrieved
+            + measured
+            - self.measured_token_deltas(z_pre, log_library, groups, n_groups, actions, diff, exclude)
+        )
+
+    def measured_token_deltas(
+        self,
+        z_pre: Tensor,
+        log_library: Tensor,
+        groups: Tensor,
+        n_groups: int,
+        actions: ActionBatch,
+        diff: Tensor,
+        exclude: Tensor | None = None,
+    ) -> Tensor:
+        """Sum of the decoded latent Δs of each action's tokens that the memory holds as measured singles."""
+        if self.config.blind:
+            return torch.zeros_like(diff)
+        exact = self.exact_entries(actions)
+        if exclude is None:
+            exclude = torch.full((len(exact),), -1, dtype=torch.long)
+        used = (exact >= 0) & (exact != exclude.unsqueeze(1))
+        if not bool(used.any()):
+            return torch.zeros_like(diff)
+        if actions.token_mask.shape[1] == 1:
+            return diff * used.float()
+        total = torch.zeros_like(diff)
+        for j in torch.nonzero(used.any(0)).flatten().tolist():
+            token_diff, _ = self.decoded_delta(z_pre, log_library, groups, n_groups, actions.token(j))
+            total = total + token_diff * used[:, j : j + 1].float()
+        return total

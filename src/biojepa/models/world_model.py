@@ -213,7 +213,13 @@ class WorldModel:
                 z_post, _ = module.transition(z, single, torch.zeros(len(z), dtype=torch.long))
                 mean, var = module.decoder(z_post, lib)
                 for rows in contexts.groupby(contexts).indices.values():
-                    mean[rows] = mean[rows] + module.memory_delta(single, z[rows].mean(0, keepdim=True))
+                    diff = (mean[rows] - base_mean[rows]).mean(0, keepdim=True)
+                    one_group = torch.zeros(len(rows), dtype=torch.long)
+                    z_mean = z[rows].mean(0, keepdim=True)
+                    residual = module.memory_residual(
+                        z[rows], table.log_library[rows], one_group, 1, single, diff, z_mean
+                    )
+                    mean[rows] = mean[rows] + residual
             means.append(mean)
             variances.append(var)
             frame = cells.obs[["context", "batch"]].astype(str).copy()

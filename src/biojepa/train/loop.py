@@ -337,16 +337,21 @@ class Trainer:
         diff, z_mean = self.module.decoded_delta(
             z_all[pre], table.log_library[pre], groups, len(chosen), actions
         )
-        mix, gain = self.module.memory_components(actions, z_mean, exclude=idx)
+        retrieved, measured, gain = self.module.memory_components(actions, z_mean, exclude=idx)
+        measured_latent = self.module.measured_token_deltas(
+            z_all[pre], table.log_library[pre], groups, len(chosen), actions, diff, exclude=idx
+        )
         target = self._deltas[idx]
-        # The memory learns leave-one-out retrieval on its own: the direction of each response (weighted by
-        # its squared size, so noise-level responses count little) and, separately, its scale. The latent path
-        # learns what the retrieval leaves over.
-        size = target.square().sum(dim=1)
-        direction_loss = (size * (1 - F.cosine_similarity(mix, target, dim=1))).sum()
-        scale_loss = F.mse_loss(gain * mix.detach(), target, reduction="sum")
-        retrieved = (gain * mix).detach()
-        latent_loss = F.mse_loss(diff + retrieved, target, reduction="sum")
+        # The memory learns leave-one-out retrieval on its own: the direction of what it must retrieve
+        # (weighted by its squared size, so noise-level responses count little) and, separately, its scale.
+        # The latent path learns what the memory leaves over; for a combination of measured singles that
+        # is the interaction (the latent path's own predictions of those singles are swapped for them).
+        rest = target - measured
+        size = rest.square().sum(dim=1) * (retrieved.abs().sum(dim=1) > 0)
+        direction_loss = (size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()
+        scale_loss = F.mse_loss(gain * retrieved.detach(), rest, reduction="sum")
+        memory = (gain * retrieved + measured).detach()
+        latent_loss = F.mse_loss(diff - measured_latent + memory, target, reduction="sum")
         return (direction_loss + scale_loss + latent_loss) / len(chosen)
 
     @torch.no_grad()

@@ -1,0 +1,64 @@
+import torch
+
+from biojepa.data.schema import Condition
+from biojepa.models.actions import ActionVocabulary
+from biojepa.models.module import BioJepaModule, ModelConfig
+
+MEASURED = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.5]])
+
+
+def _module(blind: bool = False) -> tuple[BioJepaModule, ActionVocabulary]:
+    torch.manual_seed(0)
+    vocab = ActionVocabulary(["A", "B", "C", "D"], prior_dim=0, fingerprint_bits=8)
+    config = ModelConfig(
+        n_genes=3, n_targets=4, n_actions=4, n_memory=2, fingerprint_bits=8, latent_dim=4, encoder_hidden=8,
+        action_dim=8, predictor_hidden=8, predictor_blocks=1, decoder_hidden=8, blind=blind,
+    )  # fmt: skip
+    module = BioJepaModule(config).eval()
+    memory = vocab.encode([Condition("A", "ctx", "crispr_ko"), Condition("B", "ctx", "crispr_ko")])
+    module.set_memory(memory, MEASURED, torch.zeros(2, 4))
+    # give the predictor a non-trivial (non-additive) response so the latent path matters
+    with torch.no_grad():
+        for p in module.predictor.parameters():
+            p.normal_(0.0, 0.5)
+    return module, vocab
+
+
+def _predict(module: BioJepaModule, vocab: ActionVocabulary, labels: list[str]) -> torch.Tensor:
+    actions = vocab.encode([Condition(label, "ctx", "crispr_ko") for label in labels], strict=False)
+    z_pre = torch.randn(5, 4, generator=torch.Generator().manual_seed(1)).repeat(len(labels), 1)
+    groups = torch.arange(len(labels)).repeat_interleave(5)
+    with torch.no_grad():
+        return module.pseudobulk_delta(z_pre, torch.zeros(len(z_pre)), groups, len(labels), actions)
+
+
+def test_a_measured_single_is_predicted_as_measured():
+    module, vocab = _module()
+    predicted = _predict(module, vocab, ["A", "B"])
+    torch.testing.assert_close(predicted, MEASURED)
+
+
+def test_a_pair_of_measured_singles_is_additive_plus_the_latent_interaction():
+    module, vocab = _module()
+    pair = _predict(module, vocab, ["A+B"])
+    diffs = []
+    for labels in (["A+B"], ["A"], ["B"]):
+        actions = vocab.encode([Condition(labels[0], "ctx", "crispr_ko")])
+        z_pre = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            one_group = torch.zeros(5, dtype=torch.long)
+            diff, _ = module.decoded_delta(z_pre, torch.zeros(5), one_group, 1, actions)
+        diffs.append(diff)
+    interaction = diffs[0] - diffs[1] - diffs[2]
+    assert interaction.abs().max() > 1e-3  # the latent path is not additive here
+    torch.testing.assert_close(pair, MEASURED.sum(0, keepdim=True) + interaction)
+
+
+def test_an_unseen_target_is_retrieved_and_the_blind_model_uses_no_measured_single():
+    module, vocab = _module()
+    unseen = _predict(module, vocab, ["C"])
+    assert not torch.allclose(unseen, MEASURED[:1]) and not torch.allclose(unseen, MEASURED[1:])
+    blind, vocab = _module(blind=True)
+    predicted = _predict(blind, vocab, ["A", "C", "D"])
+    torch.testing.assert_close(predicted[0], predicted[1])
+    torch.testing.assert_close(predicted[1], predicted[2])
