@@ -160,7 +160,7 @@ class BioJepaModule(nn.Module):
     ) -> Tensor:
         """Predicted mean Δ (gene space) of each group of pre-cells: decoded latent Δ + memory residual."""
         diff, z_mean = self.decoded_delta(z_pre, log_library, groups, n_groups, actions)
-        return diff + self.memory_residual(z_pre, log_library, groups, n_groups, actions, diff, z_mean)
+        return self.combine(self.memory_parts(z_pre, log_library, groups, n_groups, actions, diff, z_mean))
 
     def memory_residual(
         self,
@@ -173,19 +173,43 @@ class BioJepaModule(nn.Module):
         z_mean: Tensor,
         exclude: Tensor | None = None,
     ) -> Tensor:
-        """What the memory adds to the decoded latent Δ ``diff`` of each group.
+        """What the memory changes in the decoded latent Δ ``diff`` of each group.
 
         A target measured alone in training replaces the latent path's own prediction of that target
-        alone by its measured Δ; the latent path then contributes only what the combination does beyond
-        its measured parts (for a seen pair: additive expectation + predicted interaction; for a seen single:
-        its measured Δ). Other targets add the retrieved, rescaled Δ of similar training targets.
+        alone by its measured Δ, so a seen single is predicted as measured. For a combination holding
+        measured singles the latent path keeps only what it predicts beyond those singles, scaled by the
+        fitted ``combination_gate`` (0 until validation combinations show it helps: the additive
+        expectation). Other targets add the retrieved, rescaled Δ of similar training targets.
         """
+        parts = self.memory_parts(z_pre, log_library, groups, n_groups, actions, diff, z_mean, exclude)
+        return self.combine(parts) - diff
+
+    def combine(self, parts: tuple[Tensor, Tensor, Tensor, Tensor, Tensor]) -> Tensor:
+        """Predicted Δ from :meth:`memory_parts`: retrieved × gain + measured + gated latent rest."""
+        retrieved, measured, gain, latent_rest, has_measured = parts
+        gate = torch.where(has_measured, self.effect.combination_gate, torch.ones(()))
+        return gain * retrieved + measured + gate * latent_rest
+
+    def memory_parts(
+        self,
+        z_pre: Tensor,
+        log_library: Tensor,
+        groups: Tensor,
+        n_groups: int,
+        actions: ActionBatch,
+        diff: Tensor,
+        z_mean: Tensor,
+        exclude: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``(retrieved, measured, gain, latent rest, has_measured)`` of each group: the pieces of
+        :meth:`memory_residual`; ``latent rest`` is ``diff`` minus the decoded latent Δs of the measured
+        tokens, ``has_measured`` (B × 1) whether a combination holds any measured single."""
         retrieved, measured, gain = self.memory_components(actions, z_mean, exclude)
-        return (
-            gain * retrieved
-            + measured
-            - self.measured_token_deltas(z_pre, log_library, groups, n_groups, actions, diff, exclude)
+        measured_latent, has_measured = self.measured_token_deltas(
+            z_pre, log_library, groups, n_groups, actions, diff, exclude
         )
+        has_measured = has_measured & (actions.token_mask.sum(1, keepdim=True) > 1)
+        return retrieved, measured, gain, diff - measured_latent, has_measured
 
     def measured_token_deltas(
         self,
@@ -196,20 +220,22 @@ class BioJepaModule(nn.Module):
         actions: ActionBatch,
         diff: Tensor,
         exclude: Tensor | None = None,
-    ) -> Tensor:
-        """Sum of the decoded latent Δs of each action's tokens that the memory holds as measured singles."""
-        if self.config.blind:
-            return torch.zeros_like(diff)
+    ) -> tuple[Tensor, Tensor]:
+        """Sum of the decoded latent Δs of each action's tokens that the memory holds as measured singles,
+        and whether an action has any (B × 1)."""
         exact = self.exact_entries(actions)
         if exclude is None:
             exclude = torch.full((len(exact),), -1, dtype=torch.long)
         used = (exact >= 0) & (exact != exclude.unsqueeze(1))
+        if self.config.blind:
+            used = torch.zeros_like(used)
+        has_measured = used.any(1, keepdim=True)
         if not bool(used.any()):
-            return torch.zeros_like(diff)
+            return torch.zeros_like(diff), has_measured
         if actions.token_mask.shape[1] == 1:
-            return diff * used.float()
+            return diff * used.float(), has_measured
         total = torch.zeros_like(diff)
         for j in torch.nonzero(used.any(0)).flatten().tolist():
             token_diff, _ = self.decoded_delta(z_pre, log_library, groups, n_groups, actions.token(j))
             total = total + token_diff * used[:, j : j + 1].float()
-        return total
+        return total, has_measured

@@ -125,6 +125,7 @@ class Trainer:
         if self._best is not None:
             self.module.load_state_dict(self._best)
         self.module.eval()
+        self._fit_combination_gate()
         return self.history
 
     def _seed(self, stage_index: int, epoch: int) -> None:
@@ -337,9 +338,8 @@ class Trainer:
         diff, z_mean = self.module.decoded_delta(
             z_all[pre], table.log_library[pre], groups, len(chosen), actions
         )
-        retrieved, measured, gain = self.module.memory_components(actions, z_mean, exclude=idx)
-        measured_latent = self.module.measured_token_deltas(
-            z_all[pre], table.log_library[pre], groups, len(chosen), actions, diff, exclude=idx
+        retrieved, measured, gain, latent_rest, _ = self.module.memory_parts(
+            z_all[pre], table.log_library[pre], groups, len(chosen), actions, diff, z_mean, exclude=idx
         )
         target = self._deltas[idx]
         # The memory learns leave-one-out retrieval on its own: the direction of what it must retrieve
@@ -351,23 +351,47 @@ class Trainer:
         direction_loss = (size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()
         scale_loss = F.mse_loss(gain * retrieved.detach(), rest, reduction="sum")
         memory = (gain * retrieved + measured).detach()
-        latent_loss = F.mse_loss(diff - measured_latent + memory, target, reduction="sum")
+        latent_loss = F.mse_loss(latent_rest + memory, target, reduction="sum")
         return (direction_loss + scale_loss + latent_loss) / len(chosen)
 
     @torch.no_grad()
     def _validate(self) -> float:
         self.module.eval()
+        parts, target = self._val_parts()
+        return float(pearson_rows(self.module.combine(parts), target).mean())
+
+    @torch.no_grad()
+    def _fit_combination_gate(self) -> None:
+        """Least-squares share (clipped to [0, 1]) of the latent path's prediction beyond the measured
+        singles, over the validation combinations that hold measured singles; 0 (additive) without any."""
+        gate = 0.0
+        if hasattr(self, "_val_actions"):
+            parts, target = self._val_parts()
+            retrieved, measured, gain, latent_rest, has_measured = parts
+            rows = has_measured.flatten()
+            if bool(rows.any()):
+                rest = (target - gain * retrieved - measured)[rows]
+                latent = latent_rest[rows]
+                gate = float((latent * rest).sum() / latent.square().sum().clamp_min(1e-12))
+                gate = min(max(gate, 0.0), 1.0)
+        self.module.effect.combination_gate.fill_(gate)
+        if self.history:
+            self.history[-1]["combination_gate"] = gate
+
+    def _val_parts(self) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """Memory parts (:meth:`BioJepaModule.memory_parts`) of the validation conditions and their Δs."""
         val = self.data.val
+        assert val is not None
         z_val = self.latents("val")
         sampler = ControlSampler(val.context, val.batch, val.is_control)
         rng = np.random.default_rng(0)
         pre = [sampler.sample(c.context, 256, rng) for c in val.conditions]
         groups = torch.arange(len(pre)).repeat_interleave(256)
         pre_idx = np.concatenate(pre)
-        pred = self.module.pseudobulk_delta(
-            z_val[pre_idx], val.log_library[pre_idx], groups, len(pre), self._val_actions
-        )
-        return float(pearson_rows(pred, self._val_deltas).mean())
+        z_pre, lib = z_val[pre_idx], val.log_library[pre_idx]
+        diff, z_mean = self.module.decoded_delta(z_pre, lib, groups, len(pre), self._val_actions)
+        parts = self.module.memory_parts(z_pre, lib, groups, len(pre), self._val_actions, diff, z_mean)
+        return parts, self._val_deltas
 
     def _track_best(self, record: dict) -> bool:
         """Keep the best validation state; return True when patience is exhausted (early stop)."""
