@@ -38,8 +38,11 @@ def test_a_measured_single_is_predicted_as_measured():
     torch.testing.assert_close(predicted, MEASURED)
 
 
-def test_a_pair_of_measured_singles_is_additive_plus_the_latent_interaction():
+def test_a_pair_of_measured_singles_is_additive_plus_the_gated_latent_interaction():
     module, vocab = _module()
+    # gate 0 (no validation evidence for interactions): exactly the additive expectation
+    torch.testing.assert_close(_predict(module, vocab, ["A+B"]), MEASURED.sum(0, keepdim=True))
+    module.effect.combination_gate.fill_(0.5)
     pair = _predict(module, vocab, ["A+B"])
     diffs = []
     for labels in (["A+B"], ["A"], ["B"]):
@@ -51,7 +54,7 @@ def test_a_pair_of_measured_singles_is_additive_plus_the_latent_interaction():
         diffs.append(diff)
     interaction = diffs[0] - diffs[1] - diffs[2]
     assert interaction.abs().max() > 1e-3  # the latent path is not additive here
-    torch.testing.assert_close(pair, MEASURED.sum(0, keepdim=True) + interaction)
+    torch.testing.assert_close(pair, MEASURED.sum(0, keepdim=True) + 0.5 * interaction)
 
 
 def test_an_unseen_target_is_retrieved_and_the_blind_model_uses_no_measured_single():
