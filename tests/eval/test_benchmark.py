@@ -43,6 +43,11 @@ def test_writes_results_csv_and_deltas_in_the_documented_format(synthetic_run):
     assert len(stats["per_seed"]) == 2
     assert "median" in on_disk["settings"]["aggregation"]
     assert set(on_disk["groups"]["strong"]) <= set(on_disk["groups"]["all"])
+    # every fitted method records its fit and predict wall time per seed (the ceiling fits nothing)
+    timings = on_disk["settings"]["timings"]
+    assert set(timings) == set(SYNTHETIC_METHODS) - {"ceiling"}
+    assert all(t["fit_s"] >= 0 and t["predict_s"] >= 0 for m in timings.values() for t in m.values())
+    assert set(timings["train_mean"]) == {"seed1", "seed2"}
 
     table = pd.read_csv(out / "per_perturbation.csv")
     assert list(table.columns[:7]) == [

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import platform
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -208,6 +209,7 @@ def run_benchmark(
     rows: list[pd.DataFrame] = []
     groups: dict[str, set] = {"all": set(), "strong": set()}
     notes: dict[str, dict] = {}
+    timings: dict[str, dict] = {}
     for seed in config.seeds:
         split = make_split(adata, config.split, seed)
         masks = split.cell_masks(adata)
@@ -245,10 +247,16 @@ def run_benchmark(
                 predicted, observed = halves.predicted.deltas, halves.observed
             else:
                 method = get_method(name)
+                started = time.perf_counter()
                 method.fit(train, val, priors)
+                fitted = time.perf_counter()
                 predicted = method.predict_deltas(list(conditions), controls)
                 observed = truth
                 notes.setdefault(name, {})[f"seed{seed}_fallback"] = getattr(method, "n_fallback", None)
+                timings.setdefault(name, {})[f"seed{seed}"] = {
+                    "fit_s": round(fitted - started, 3),
+                    "predict_s": round(time.perf_counter() - fitted, 3),
+                }
             rows.append(_score_rows(predicted, observed, method=name, seed=seed, reference="observed"))
             if export_cell_eval is not None and name != CEILING:
                 real = data[masks["test"] | masks["control"]]
@@ -264,6 +272,7 @@ def run_benchmark(
 
     scores = pd.concat(rows, ignore_index=True)
     results = _results(config, methods, metrics, scores, groups, ceiling_pearson, notes)
+    results["settings"]["timings"] = timings
     _write_outputs(out_dir, results, scores, groups)
     return results
 
