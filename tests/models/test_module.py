@@ -65,3 +65,15 @@ def test_an_unseen_target_is_retrieved_and_the_blind_model_uses_no_measured_sing
     predicted = _predict(blind, vocab, ["A", "C", "D"])
     torch.testing.assert_close(predicted[0], predicted[1])
     torch.testing.assert_close(predicted[1], predicted[2])
+
+
+def test_a_target_measured_in_two_contexts_uses_the_measurement_of_the_closest_context():
+    module, vocab = _module()
+    memory = vocab.encode([Condition("A", "ctx1", "crispr_ko"), Condition("A", "ctx2", "crispr_ko")])
+    contexts = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    module.set_memory(memory, MEASURED, contexts)
+    actions = vocab.encode([Condition("A", "ctx2", "crispr_ko"), Condition("A", "ctx1", "crispr_ko")])
+    z_context = torch.tensor([[0.1, 0.9, 0.0, 0.0], [0.8, 0.2, 0.0, 0.0]])
+    retrieved, measured, _ = module.memory_components(actions, z_context)
+    torch.testing.assert_close(measured, MEASURED.flip(0))
+    assert not retrieved.any()

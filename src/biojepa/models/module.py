@@ -112,7 +112,7 @@ class BioJepaModule(nn.Module):
         b, t = actions.token_mask.shape
         query = actions.target_features().reshape(b * t, -1)
         keys = self.memory_actions.target_features().sum(1)
-        exact = self.exact_entries(actions).reshape(-1)
+        exact = self.exact_entries(actions, z_context).reshape(-1)
         if self.config.blind:
             query, exact = torch.zeros_like(query), None
         if exclude is None:
@@ -127,14 +127,25 @@ class BioJepaModule(nn.Module):
         measured = (mix * from_measured).sum(1) * has_action
         return retrieved, measured, gain.reshape(b, t)[:, :1] * has_action
 
-    def exact_entries(self, actions: ActionBatch) -> Tensor:
-        """Memory entry holding each token's target measured alone in training (B × T), -1 where none."""
+    def exact_entries(self, actions: ActionBatch, z_context: Tensor) -> Tensor:
+        """Memory entry holding each token's target measured alone in training (B × T), -1 where none.
+
+        A target measured in several contexts uses the entry whose context latent is closest (cosine) to
+        the action's context latent ``z_context`` (B × latent): its own context when that was measured.
+        """
         assert self.memory_actions is not None
-        entry_of_id = torch.full((self.config.n_targets + 1,), -1, dtype=torch.long)
         single = self.memory_actions.single_target_ids()
-        entry_of_id[single[single >= 0]] = torch.nonzero(single >= 0).flatten()
-        exact = entry_of_id[actions.target_ids]
-        return torch.where(actions.token_mask, exact, -1)
+        same_target = actions.target_ids.unsqueeze(-1) == single.view(1, 1, -1)
+        same_target &= (actions.target_ids > 0).unsqueeze(-1) & actions.token_mask.unsqueeze(-1)
+        closeness = (
+            nn.functional.normalize(z_context, dim=-1)
+            @ nn.functional.normalize(self.effect.contexts, dim=-1).T
+        )
+        scores = torch.where(
+            same_target, closeness.unsqueeze(1), torch.full_like(closeness.unsqueeze(1), -2.0)
+        )
+        best = scores.argmax(-1)
+        return torch.where(same_target.any(-1), best, -1)
 
     def decoded_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
@@ -206,7 +217,7 @@ class BioJepaModule(nn.Module):
         tokens, ``has_measured`` (B × 1) whether a combination holds any measured single."""
         retrieved, measured, gain = self.memory_components(actions, z_mean, exclude)
         measured_latent, has_measured = self.measured_token_deltas(
-            z_pre, log_library, groups, n_groups, actions, diff, exclude
+            z_pre, log_library, groups, n_groups, actions, diff, z_mean, exclude
         )
         has_measured = has_measured & (actions.token_mask.sum(1, keepdim=True) > 1)
         return retrieved, measured, gain, diff - measured_latent, has_measured
@@ -219,11 +230,12 @@ class BioJepaModule(nn.Module):
         n_groups: int,
         actions: ActionBatch,
         diff: Tensor,
+        z_mean: Tensor,
         exclude: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Sum of the decoded latent Δs of each action's tokens that the memory holds as measured singles,
         and whether an action has any (B × 1)."""
-        exact = self.exact_entries(actions)
+        exact = self.exact_entries(actions, z_mean)
         if exclude is None:
             exclude = torch.full((len(exact),), -1, dtype=torch.long)
         used = (exact >= 0) & (exact != exclude.unsqueeze(1))
