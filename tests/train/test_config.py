@@ -26,3 +26,27 @@ def test_toml_round_trip_and_unknown_keys(tmp_path):
         TrainConfig.from_toml(path)
     with pytest.raises(DataError, match="does not exist"):
         TrainConfig.from_toml(tmp_path / "missing.toml")
+
+
+def test_ema_vicreg_config_differs_from_default_only_in_stage_a_teacher():
+    default, ema = default_config(), default_config("ema_vicreg")
+    assert default.pretrain.teacher == "none" and default.pretrain.regularizer == "sigreg"
+    assert ema.pretrain.teacher == "ema" and ema.pretrain.regularizer == "vicreg"
+    assert (ema.pretrain.ema_momentum, ema.pretrain.ema_momentum_end) == (0.996, 1.0)
+    ema.pretrain.regularizer, ema.pretrain.teacher = "sigreg", "none"
+    assert ema == default
+    assert TrainConfig.from_dict(ema.to_dict()) == ema
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"teacher": "byol"}, r"teacher = 'byol' is not supported; use one of \['none', 'ema'\]"),
+        ({"regularizer": "barlow"}, r"regularizer = 'barlow' is not supported"),
+        ({"teacher": "ema", "ema_momentum": 1.2}, r"ema_momentum = 1.2 must be a number in \[0, 1\]"),
+        ({"ema_momentum_end": "high"}, r"ema_momentum_end = 'high' must be a number"),
+    ],
+)
+def test_bad_pretrain_values_are_rejected(values, message):
+    with pytest.raises(DataError, match=message):
+        TrainConfig.from_dict({"pretrain": values})

@@ -1,8 +1,12 @@
+import itertools
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from biojepa.data.schema import Condition
+from biojepa.errors import CheckpointError, DataError
 from biojepa.models.actions import ActionVocabulary
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.config import TrainConfig
@@ -26,23 +30,29 @@ def _table(n: int = 512, genes: int = 30) -> CellTable:
     )
 
 
-def _pretrain(weight: float, regularizer: str = "sigreg") -> list[dict]:
-    torch.manual_seed(0)
-    config = TrainConfig.from_dict(
+def _config(
+    weight: float, regularizer: str = "sigreg", teacher: str = "none", epochs: int = 8
+) -> TrainConfig:
+    return TrainConfig.from_dict(
         {
             "prior_kinds": [],
             "pretrain": {
-                "epochs": 8,
+                "epochs": epochs,
                 "batch_size": 128,
                 "lr": 3e-3,
                 "sigreg_weight": weight,
                 "n_slices": 64,
                 "regularizer": regularizer,
+                "teacher": teacher,
             },
             "decoder": {"epochs": 0},
             "dynamics": {"epochs": 0},
         }
     )
+
+
+def _trainer(config: TrainConfig, **kwargs) -> Trainer:
+    torch.manual_seed(0)
     module = BioJepaModule(
         ModelConfig(
             n_genes=30,
@@ -55,12 +65,21 @@ def _pretrain(weight: float, regularizer: str = "sigreg") -> list[dict]:
         )
     )
     vocab = ActionVocabulary(["A"], 0)
-    return Trainer(module, vocab, config, FitData(_table()), ["A", "control"]).run()
+    return Trainer(module, vocab, config, FitData(_table()), ["A", "control"], **kwargs)
+
+
+def _pretrain(weight: float, regularizer: str = "sigreg", teacher: str = "none") -> list[dict]:
+    return _trainer(_config(weight, regularizer, teacher)).run()
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, list[dict]]:
-    return {"sigreg": _pretrain(0.05), "none": _pretrain(0.0), "vicreg": _pretrain(0.0, "vicreg")}
+    return {
+        "sigreg": _pretrain(0.05),
+        "none": _pretrain(0.0),
+        "vicreg": _pretrain(0.0, "vicreg"),
+        "ema": _pretrain(0.0, "vicreg", "ema"),
+    }
 
 
 def test_sigreg_prevents_collapse_that_happens_without_it(runs):
@@ -75,6 +94,74 @@ def test_sigreg_prevents_collapse_that_happens_without_it(runs):
 def test_vicreg_alternative_keeps_spread(runs):
     assert runs["vicreg"][-1]["latent_std"] > 5 * runs["none"][-1]["latent_std"]
     assert runs["vicreg"][-1]["effective_rank"] > 4
+
+
+def test_ema_teacher_with_vicreg_keeps_spread(runs):
+    ema, none = runs["ema"], runs["none"]
+    # the student spreads its cells over many directions instead of collapsing
+    assert ema[-1]["latent_std"] > 5 * none[-1]["latent_std"]
+    assert ema[-1]["latent_std"] > 0.5
+    assert ema[-1]["effective_rank"] > 4
+    # and so does the teacher that it regresses
+    assert ema[-1]["teacher_effective_rank"] > 4
+    assert ema[-1]["teacher_latent_std"] > 0.3
+    # the anti-collapse part of the loss falls; the momentum rises on its cosine schedule towards 1
+    assert ema[-1]["regularizer"] < ema[0]["regularizer"]
+    momenta = [h["ema_momentum"] for h in ema]
+    assert 0.996 < momenta[0] < momenta[-1] < 1.0
+    assert all(a < b for a, b in itertools.pairwise(momenta))
+    assert "ema_momentum" not in runs["vicreg"][-1]
+
+
+def test_ema_teacher_with_sigreg_runs():
+    history = _trainer(_config(0.05, "sigreg", "ema", epochs=2)).run()
+    assert all(np.isfinite(h["loss"]) and h["regularizer"] > 0 for h in history)
+    assert history[-1]["effective_rank"] > 4 and "teacher_effective_rank" in history[-1]
+
+
+def test_ema_teacher_resumes_exactly(tmp_path):
+    unbroken = _trainer(_config(0.0, "vicreg", "ema", epochs=4))
+    unbroken.run()
+
+    def interrupt(stage, epoch, total, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(_config(0.0, "vicreg", "ema", epochs=4), checkpoint_dir=tmp_path, on_epoch=interrupt).run()
+    assert json.loads((tmp_path / "last.json").read_text())["position"] == [0, 2]
+    resumed = _trainer(_config(0.0, "vicreg", "ema", epochs=4), checkpoint_dir=tmp_path)
+    resumed.run(resume=True)
+    assert resumed.history == unbroken.history
+    for name, state in (("student", "module"), ("teacher", "teacher")):
+        a = getattr(unbroken, state).state_dict()
+        b = getattr(resumed, state).state_dict()
+        assert a.keys() == b.keys(), name
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    # the teacher is not a copy of the student: it lags behind it
+    gap = [
+        (t - s).abs().max().item()
+        for t, s in zip(resumed.teacher.parameters(), resumed.module.encoder.parameters(), strict=True)
+    ]
+    assert max(gap) > 1e-4
+
+
+def test_resume_needs_the_teacher_weights(tmp_path):
+    def interrupt(stage, epoch, total, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(_config(0.0, "vicreg", epochs=2), checkpoint_dir=tmp_path, on_epoch=interrupt).run()
+    with pytest.raises(CheckpointError, match="no EMA teacher weights"):
+        _trainer(_config(0.0, "vicreg", "ema", epochs=2), checkpoint_dir=tmp_path).run(resume=True)
+
+
+def test_trainer_rejects_an_unknown_teacher():
+    config = _config(0.0)
+    config.pretrain.teacher = "momentum"
+    with pytest.raises(DataError, match="teacher = 'momentum' is not supported"):
+        _trainer(config)
 
 
 def test_pearson_rows():

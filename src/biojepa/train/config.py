@@ -9,10 +9,20 @@ from pathlib import Path
 
 from biojepa.errors import DataError
 
+REGULARIZERS = ("sigreg", "vicreg")
+TEACHERS = ("none", "ema")
+
 
 @dataclass
 class PretrainConfig:
-    """Stage A: self-supervised masked-view pretraining of the state encoder."""
+    """Stage A: self-supervised masked-view pretraining of the state encoder.
+
+    ``teacher = "none"`` (default): the masked views of a cell predict their mean embedding, with SIGReg
+    (or VICReg between two views) over cells against collapse. ``teacher = "ema"``: each masked view
+    predicts the embedding that an exponential-moving-average copy of the encoder (no gradients) gives
+    the full view; its momentum follows a cosine schedule from ``ema_momentum`` at the first step to
+    ``ema_momentum_end`` at the last (set them equal for a constant momentum).
+    """
 
     epochs: int = 1
     batch_size: int = 512
@@ -23,6 +33,28 @@ class PretrainConfig:
     n_slices: int = 256
     mask_fraction: float = 0.3
     n_views: int = 2
+    teacher: str = "none"  # or "ema"
+    ema_momentum: float = 0.996
+    ema_momentum_end: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`DataError` for a regulariser, teacher or momentum this version does not know."""
+        if self.regularizer not in REGULARIZERS:
+            raise DataError(
+                f"[pretrain] regularizer = {self.regularizer!r} is not supported; "
+                f"use one of {list(REGULARIZERS)}"
+            )
+        if self.teacher not in TEACHERS:
+            raise DataError(
+                f"[pretrain] teacher = {self.teacher!r} is not supported; use one of {list(TEACHERS)}"
+            )
+        for name in ("ema_momentum", "ema_momentum_end"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise DataError(f"[pretrain] {name} = {value!r} must be a number in [0, 1]")
 
 
 @dataclass
@@ -93,11 +125,17 @@ class TrainConfig:
         return cls.from_dict(values)
 
 
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped in ``biojepa/configs`` (``default``, ``fast``, ``ema_vicreg``)."""
+    folder = resources.files("biojepa").joinpath("configs")
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
 def default_config(name: str = "default") -> TrainConfig:
-    """A config shipped with the package (``default`` or ``fast``)."""
+    """A config shipped with the package: ``default``, ``fast`` or ``ema_vicreg`` (EMA teacher + VICReg)."""
     resource = resources.files("biojepa").joinpath("configs", f"{name}.toml")
     if not resource.is_file():
-        raise DataError(f"no packaged config {name!r}; available: default, fast")
+        raise DataError(f"no packaged config {name!r}; available: {', '.join(packaged_configs())}")
     return TrainConfig.from_dict(tomllib.loads(resource.read_text()))
 
 

@@ -1,6 +1,11 @@
 """The three training stages of BioJEPA-AC, with per-epoch checkpoints and exact resume.
 
-A. masked-view pretraining of the state encoder with SIGReg (or VICReg) over cells, no labels;
+A. masked-view pretraining of the state encoder, no labels. Default (``teacher = "none"``): the masked views
+   of a cell predict their mean embedding, with SIGReg (or VICReg between two views) over cells against
+   collapse. Alternative (``teacher = "ema"``, V-JEPA / BYOL style): each masked view predicts the embedding
+   of the full view by an EMA copy of the encoder (stop-gradient, momentum on a cosine schedule), with the
+   VICReg variance and covariance terms (or SIGReg) over cells on the student embeddings. Either way the
+   student encoder, frozen, is the target encoder of the later stages; the teacher only serves stage A;
 B. Gaussian decoder on frozen latents;
 C. action encoder + AdaLN-zero predictor (latent MSE to the frozen target encoder's embedding of measured
    post-perturbation cells), retrieval effect head (pseudobulk Δ, leave-one-out) and inverse-dynamics head.
@@ -22,7 +27,14 @@ from biojepa.errors import CheckpointError
 from biojepa.models.actions import ActionBatch, ActionVocabulary
 from biojepa.models.decoder import gaussian_nll
 from biojepa.models.module import BioJepaModule
-from biojepa.models.regularizers import effective_rank, sigreg, vicreg
+from biojepa.models.regularizers import (
+    effective_rank,
+    sigreg,
+    vicreg,
+    vicreg_covariance,
+    vicreg_variance,
+)
+from biojepa.models.teacher import EmaTeacher
 from biojepa.train.checkpoints import (
     load_checkpoint,
     optimizer_from_tensors,
@@ -31,7 +43,7 @@ from biojepa.train.checkpoints import (
 )
 from biojepa.train.config import TrainConfig
 from biojepa.train.data import CellTable, ControlSampler, control_means, pseudobulk_deltas
-from biojepa.train.schedules import set_lr, warmup_cosine
+from biojepa.train.schedules import ema_momentum, set_lr, warmup_cosine
 
 STAGES = ("pretrain", "decoder", "dynamics")
 LAST = "last"
@@ -75,6 +87,8 @@ class Trainer:
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_meta = checkpoint_meta or {}
         self.on_epoch = on_epoch
+        config.pretrain.validate()
+        self.teacher = EmaTeacher(module.encoder) if config.pretrain.teacher == "ema" else None
         self.history: list[dict] = []
         self.sampler = ControlSampler(data.train.context, data.train.batch, data.train.is_control)
         self._latents: dict[str, torch.Tensor] = {}
@@ -181,7 +195,10 @@ class Trainer:
         order = self.rng.permutation(n)
         steps = max(1, n // cfg.batch_size)
         total = steps * cfg.epochs
+        if self.teacher is not None and epoch == 0:
+            self.teacher.update(encoder, 0.0)  # start as a copy, standardisation statistics included
         sums = {"loss": 0.0, "prediction": 0.0, "regularizer": 0.0}
+        momentum = None
         for step in range(steps):
             set_lr(optimizer, cfg.lr, warmup_cosine(epoch * steps + step, total))
             idx = torch.from_numpy(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
@@ -190,11 +207,15 @@ class Trainer:
                 encoder(x, mask * (torch.rand(mask.shape) >= cfg.mask_fraction), lib)
                 for _ in range(cfg.n_views)
             ]
-            loss, pred, reg = self._ssl_loss(views)
+            target = None if self.teacher is None else self.teacher(x, mask, lib)
+            loss, pred, reg = self._ssl_loss(views, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
             optimizer.step()
+            if self.teacher is not None:
+                momentum = ema_momentum(epoch * steps + step, total, cfg.ema_momentum, cfg.ema_momentum_end)
+                self.teacher.update(encoder, momentum)
             sums["loss"] += loss.item()
             sums["prediction"] += pred.item()
             sums["regularizer"] += reg.item()
@@ -202,14 +223,38 @@ class Trainer:
         encoder.eval()
         with torch.no_grad():
             probe = torch.from_numpy(self.rng.choice(n, size=min(n, 1024), replace=False))
-            z = encoder(table.x[probe], table.gene_mask[probe], table.log_library[probe])
+            inputs = table.x[probe], table.gene_mask[probe], table.log_library[probe]
+            z = encoder(*inputs)
+            z_teacher = None if self.teacher is None else self.teacher(*inputs)
         record["effective_rank"] = effective_rank(z)
         record["latent_std"] = float(z.std(0).mean())
+        if z_teacher is not None:
+            record["ema_momentum"] = momentum
+            record["teacher_effective_rank"] = effective_rank(z_teacher)
+            record["teacher_latent_std"] = float(z_teacher.std(0).mean())
         return record
 
-    def _ssl_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Masked-view prediction (each view predicts the mean view embedding) + the anti-collapse term."""
+    def _ssl_loss(
+        self, views: list[torch.Tensor], target: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Masked-view prediction + anti-collapse term over cells; returns (loss, prediction, regulariser).
+
+        Without ``target`` each view predicts the mean view embedding (SIGReg), or the two views are tied by
+        VICReg. With ``target`` (the EMA teacher's embedding of the full view, no gradient) each view
+        predicts it: VICReg invariance to the target plus variance and covariance of the views (25 / 25 / 1,
+        the logged regulariser is the weighted variance + covariance part), or the squared error with SIGReg.
+        """
         cfg = self.config.pretrain
+        if target is not None:
+            target = target.detach()
+            if cfg.regularizer == "vicreg":
+                pred = torch.stack([F.mse_loss(v, target) for v in views]).mean()
+                reg = torch.stack([25.0 * vicreg_variance(v) + vicreg_covariance(v) for v in views]).mean()
+                return 25.0 * pred + reg, pred, reg
+            pred = torch.stack([(v - target).square().sum(1).mean() for v in views]).mean()
+            reg = torch.stack([sigreg(v, cfg.n_slices) for v in views]).mean()
+            lam = cfg.sigreg_weight
+            return (1 - lam) * pred + lam * reg, pred, reg
         if cfg.regularizer == "vicreg":
             loss = vicreg(views[0], views[1])
             return loss, F.mse_loss(views[0], views[1]), loss
@@ -413,6 +458,9 @@ class Trainer:
         tensors = {f"module.{k}": v for k, v in self.module.state_dict().items()}
         if self._best is not None:
             tensors.update({f"best.{k}": v for k, v in self._best.items()})
+        if self.teacher is not None and stage_index == 0:
+            # the teacher only matters until pretraining ends
+            tensors.update({f"teacher.{k}": v for k, v in self.teacher.encoder.state_dict().items()})
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer, "optimizer")
         tensors.update(opt_tensors)
         meta = {
@@ -446,9 +494,25 @@ class Trainer:
         self._stale = meta["stale"]
         self.history = list(meta["history"])
         stage_index, epoch = meta["position"]
+        self._restore_teacher(tensors, stage_index)
         for s in range(stage_index):
             self._freeze_after(STAGES[s])
         if stage_index < len(STAGES) and epoch >= self.epochs(STAGES[stage_index]):
             self._freeze_after(STAGES[stage_index])
             return (stage_index + 1, 0), None
         return (stage_index, epoch), (tensors, meta["optimizer"])
+
+    def _restore_teacher(self, tensors: dict[str, torch.Tensor], stage_index: int) -> None:
+        """Load the EMA teacher saved with a checkpoint taken during pretraining."""
+        if self.teacher is None or stage_index > 0:
+            return
+        state = {k[len("teacher.") :]: v for k, v in tensors.items() if k.startswith("teacher.")}
+        if not state:
+            raise CheckpointError(
+                f"the checkpoint in {self.checkpoint_dir} holds no EMA teacher weights; it was written with "
+                'pretrain.teacher = "none": resume with that config or start a new output directory'
+            )
+        try:
+            self.teacher.encoder.load_state_dict(state)
+        except RuntimeError as err:
+            raise CheckpointError(f"checkpoint teacher weights do not fit the model: {err}") from err
