@@ -154,7 +154,7 @@ def _save_deltas(path: Path, predicted: np.ndarray, truth: PseudobulkDeltas, str
     atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
-def _strong_conditions(
+def strong_conditions(
     adata: ad.AnnData, truth: PseudobulkDeltas, config: BenchmarkConfig
 ) -> tuple[set, dict]:
     """Keys whose split-half ceiling Pearson Δ reaches the threshold, and every condition's value."""
@@ -203,7 +203,7 @@ def run_benchmark(
     adata = load_benchmark_data(config.dataset) if adata is None else adata
     priors = _priors_for(adata, methods)
     truth_all = pseudobulk_deltas(adata, min_cells=config.min_cells, control_by=config.control_by)
-    strong, ceiling_pearson = _strong_conditions(adata, truth_all, config)
+    strong, ceiling_pearson = strong_conditions(adata, truth_all, config)
     metrics = available_metrics()
 
     rows: list[pd.DataFrame] = []
