@@ -1,8 +1,8 @@
 """How far can a method that predicts within the span of the training responses get on Papalexi?
 
-For every test target of the unseen-perturbation splits (seeds 1–5; the training targets of each split,
-as the baselines see them) this scores, on Pearson Δ with the
-targeted gene left out (the benchmark's metric, the benchmark's pseudobulk Δs):
+For every test target of the unseen-perturbation splits (seeds 1–5; each split's training targets, as the
+baselines see them) this scores, on Pearson Δ with the targeted gene left out (the benchmark's metric
+and pseudobulk Δs):
 
 - ``train_mean``: the mean Δ of the training targets (the baseline to beat);
 - ``size_weighted_mean``: the training Δs weighted by their squared size (a blind predictor that lets the
