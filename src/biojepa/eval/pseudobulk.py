@@ -24,6 +24,7 @@ import scipy.stats
 
 from biojepa.data.schema import CONTROL, UNS_KEY, Condition
 from biojepa.errors import DataError
+from biojepa.eval.ranksum import RankSumReference
 
 ControlBy = Literal["context", "batch"]
 _CONDITION_COLUMNS = ("perturbation", "context", "perturbation_type", "dose", "time")
@@ -139,19 +140,20 @@ def control_means(adata: ad.AnnData, *, by: ControlBy = "context") -> dict[tuple
     labels = obs.loc[is_control, keys].astype(str)
     out: dict[tuple[str, ...], np.ndarray] = {}
     control_rows = np.flatnonzero(is_control)
+    matrix = adata.X  # once: a view subsets its parent on every access
     for key, positions in labels.groupby(keys, observed=True).indices.items():
         key_tuple = key if isinstance(key, tuple) else (key,)
-        out[tuple(map(str, key_tuple))] = _mean_rows(adata.X, control_rows[positions])
+        out[tuple(map(str, key_tuple))] = _mean_rows(matrix, control_rows[positions])
     return out
 
 
-def _de_mask(cells: np.ndarray, controls: np.ndarray) -> np.ndarray:
+def _de_mask(cells: np.ndarray, controls: RankSumReference) -> np.ndarray:
     """Genes with BH-FDR < 0.05 in a two-sided Wilcoxon rank-sum test of ``cells`` vs ``controls``."""
-    varying = (cells.std(axis=0) + controls.std(axis=0)) > 0
+    varying = (cells.std(axis=0) + controls.controls.std(axis=0)) > 0
     mask = np.zeros(cells.shape[1], dtype=bool)
     if not varying.any():
         return mask
-    pvalues = scipy.stats.mannwhitneyu(cells[:, varying], controls[:, varying], axis=0).pvalue
+    pvalues = controls.pvalues(cells)[varying]
     mask[varying] = scipy.stats.false_discovery_control(pvalues) < DE_FDR
     return mask
 
@@ -180,6 +182,9 @@ def pseudobulk_deltas(
     batch_controls = control_means(adata, by="batch") if control_by == "batch" else {}
     is_control = (adata.obs["perturbation"].astype(str) == CONTROL).to_numpy()
     contexts = adata.obs["context"].astype(str).to_numpy()
+    # read X once: on an AnnData view every ``.X`` access subsets the parent matrix again
+    matrix = adata.X
+    control_cells: dict[str, RankSumReference] = {}
 
     kept: list[Condition] = []
     skipped: list[tuple[Condition, int]] = []
@@ -197,15 +202,17 @@ def pseudobulk_deltas(
                 f"context {condition.context!r} has no control cells, so {condition.perturbation!r} has "
                 "no Δ; keep the control cells of every context in the AnnData"
             )
-        mean = _mean_rows(adata.X, rows)
+        mean = _mean_rows(matrix, rows)
         if control_by == "batch":
             reference = _batch_weighted_control(adata, rows, condition.context, batch_controls)
         else:
             reference = controls[(condition.context,)]
         rows_delta.append(mean - reference)
         if de:
-            control_rows = np.flatnonzero(is_control & (contexts == condition.context))
-            rows_de.append(_de_mask(_dense(adata.X[rows]), _dense(adata.X[control_rows])))
+            if condition.context not in control_cells:
+                control_rows = np.flatnonzero(is_control & (contexts == condition.context))
+                control_cells[condition.context] = RankSumReference(_dense(matrix[control_rows]))
+            rows_de.append(_de_mask(_dense(matrix[rows]), control_cells[condition.context]))
         kept.append(condition)
         n_cells.append(len(rows))
     if skipped:
