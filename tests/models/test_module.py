@@ -77,3 +77,10 @@ def test_a_target_measured_in_two_contexts_uses_the_measurement_of_the_closest_c
     retrieved, measured, _ = module.memory_components(actions, z_context)
     torch.testing.assert_close(measured, MEASURED.flip(0))
     assert not retrieved.any()
+
+
+def test_a_pair_with_an_unseen_target_adds_that_targets_own_prediction():
+    module, vocab = _module()
+    pair, unseen = _predict(module, vocab, ["A+C", "C"])
+    # gate 0: measured A + the model's prediction of C alone (retrieval + latent), nothing else
+    torch.testing.assert_close(pair, MEASURED[0] + unseen)

@@ -58,8 +58,8 @@ class EffectMemory(nn.Module):
         self.context_scale = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(n_memory))
         self.log_gain = nn.Parameter(torch.zeros(()))
-        # share of the latent path's prediction kept for combinations holding measured singles (0 = the
-        # additive expectation of the measured parts); fitted on validation combinations after training
+        # scale of the latent path's predicted interaction in combinations (0 = the additive expectation
+        # of the targets' own predictions); fitted on validation combinations after training
         self.register_buffer("combination_gate", torch.zeros(()))
 
     def forward(

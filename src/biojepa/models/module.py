@@ -184,22 +184,22 @@ class BioJepaModule(nn.Module):
         z_mean: Tensor,
         exclude: Tensor | None = None,
     ) -> Tensor:
-        """What the memory changes in the decoded latent Δ ``diff`` of each group.
-
-        A target measured alone in training replaces the latent path's own prediction of that target
-        alone by its measured Δ, so a seen single is predicted as measured. For a combination holding
-        measured singles the latent path keeps only what it predicts beyond those singles, scaled by the
-        fitted ``combination_gate`` (0 until validation combinations show it helps: the additive
-        expectation). Other targets add the retrieved, rescaled Δ of similar training targets.
-        """
+        """What the memory changes in the decoded latent Δ ``diff`` of each group (see :meth:`combine`)."""
         parts = self.memory_parts(z_pre, log_library, groups, n_groups, actions, diff, z_mean, exclude)
         return self.combine(parts) - diff
 
-    def combine(self, parts: tuple[Tensor, Tensor, Tensor, Tensor, Tensor]) -> Tensor:
-        """Predicted Δ from :meth:`memory_parts`: retrieved × gain + measured + gated latent rest."""
-        retrieved, measured, gain, latent_rest, has_measured = parts
-        gate = torch.where(has_measured, self.effect.combination_gate, torch.ones(()))
-        return gain * retrieved + measured + gate * latent_rest
+    def combine(self, parts: tuple[Tensor, ...]) -> Tensor:
+        """Predicted Δ from :meth:`memory_parts`.
+
+        Each target contributes its own prediction: its measured Δ where the memory holds it measured alone
+        (the latent path's prediction of it is then dropped), else the retrieved Δ of similar training
+        targets (× ``gain``) plus the latent path's decoded Δ of the target alone. A combination adds the
+        latent path's predicted interaction (its Δ beyond the sum of its targets' latent Δs) scaled by the
+        fitted ``combination_gate`` (0, the additive expectation, until validation combinations show that
+        the interaction helps).
+        """
+        retrieved, measured, gain, single_latent, interaction = parts
+        return gain * retrieved + measured + single_latent + self.effect.combination_gate * interaction
 
     def memory_parts(
         self,
@@ -212,42 +212,27 @@ class BioJepaModule(nn.Module):
         z_mean: Tensor,
         exclude: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``(retrieved, measured, gain, latent rest, has_measured)`` of each group: the pieces of
-        :meth:`memory_residual`; ``latent rest`` is ``diff`` minus the decoded latent Δs of the measured
-        tokens, ``has_measured`` (B × 1) whether a combination holds any measured single."""
-        retrieved, measured, gain = self.memory_components(actions, z_mean, exclude)
-        measured_latent, has_measured = self.measured_token_deltas(
-            z_pre, log_library, groups, n_groups, actions, diff, z_mean, exclude
-        )
-        has_measured = has_measured & (actions.token_mask.sum(1, keepdim=True) > 1)
-        return retrieved, measured, gain, diff - measured_latent, has_measured
+        """``(retrieved, measured, gain, single latent, interaction)`` of each group (see :meth:`combine`).
 
-    def measured_token_deltas(
-        self,
-        z_pre: Tensor,
-        log_library: Tensor,
-        groups: Tensor,
-        n_groups: int,
-        actions: ActionBatch,
-        diff: Tensor,
-        z_mean: Tensor,
-        exclude: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Sum of the decoded latent Δs of each action's tokens that the memory holds as measured singles,
-        and whether an action has any (B × 1)."""
+        ``single latent`` sums the decoded latent Δs of the targets not held measured, each applied alone;
+        ``interaction`` is ``diff`` minus the latent Δs of all its targets alone (0 for one target).
+        """
+        retrieved, measured, gain = self.memory_components(actions, z_mean, exclude)
         exact = self.exact_entries(actions, z_mean)
         if exclude is None:
             exclude = torch.full((len(exact),), -1, dtype=torch.long)
-        used = (exact >= 0) & (exact != exclude.unsqueeze(1))
-        if self.config.blind:
-            used = torch.zeros_like(used)
-        has_measured = used.any(1, keepdim=True)
-        if not bool(used.any()):
-            return torch.zeros_like(diff), has_measured
-        if actions.token_mask.shape[1] == 1:
-            return diff * used.float(), has_measured
-        total = torch.zeros_like(diff)
-        for j in torch.nonzero(used.any(0)).flatten().tolist():
+        is_measured = (exact >= 0) & (exact != exclude.unsqueeze(1))
+        combination = actions.token_mask.sum(1) > 1
+        if self.config.blind or not bool(combination.any()):
+            # one target per action (or the blind ablation, whose action ignores its targets)
+            kept = 1.0 - (is_measured.any(1, keepdim=True).float() if not self.config.blind else 0.0)
+            return retrieved, measured, gain, diff * kept, torch.zeros_like(diff)
+        single_latent = torch.zeros_like(diff)
+        all_tokens = torch.zeros_like(diff)
+        for j in range(actions.token_mask.shape[1]):
+            present = actions.token_mask[:, j : j + 1].float()
             token_diff, _ = self.decoded_delta(z_pre, log_library, groups, n_groups, actions.token(j))
-            total = total + token_diff * used[:, j : j + 1].float()
-        return total, has_measured
+            token_diff = torch.where(combination.unsqueeze(1), token_diff, diff) * present
+            all_tokens = all_tokens + token_diff
+            single_latent = single_latent + token_diff * (~is_measured[:, j : j + 1]).float()
+        return retrieved, measured, gain, single_latent, diff - all_tokens

@@ -383,7 +383,7 @@ class Trainer:
         diff, z_mean = self.module.decoded_delta(
             z_all[pre], table.log_library[pre], groups, len(chosen), actions
         )
-        retrieved, measured, gain, latent_rest, _ = self.module.memory_parts(
+        retrieved, measured, gain, single_latent, interaction = self.module.memory_parts(
             z_all[pre], table.log_library[pre], groups, len(chosen), actions, diff, z_mean, exclude=idx
         )
         target = self._deltas[idx]
@@ -396,7 +396,7 @@ class Trainer:
         direction_loss = (size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()
         scale_loss = F.mse_loss(gain * retrieved.detach(), rest, reduction="sum")
         memory = (gain * retrieved + measured).detach()
-        latent_loss = F.mse_loss(latent_rest + memory, target, reduction="sum")
+        latent_loss = F.mse_loss(memory + single_latent + interaction, target, reduction="sum")
         return (direction_loss + scale_loss + latent_loss) / len(chosen)
 
     @torch.no_grad()
@@ -407,16 +407,16 @@ class Trainer:
 
     @torch.no_grad()
     def _fit_combination_gate(self) -> None:
-        """Least-squares share (clipped to [0, 1]) of the latent path's prediction beyond the measured
-        singles, over the validation combinations that hold measured singles; 0 (additive) without any."""
+        """Least-squares scale (clipped to [0, 1]) of the latent path's predicted interaction over the
+        validation combinations; 0 (the additive expectation) without any."""
         gate = 0.0
         if hasattr(self, "_val_actions"):
             parts, target = self._val_parts()
-            retrieved, measured, gain, latent_rest, has_measured = parts
-            rows = has_measured.flatten()
+            retrieved, measured, gain, single_latent, interaction = parts
+            rows = self._val_actions.token_mask.sum(1) > 1
             if bool(rows.any()):
-                rest = (target - gain * retrieved - measured)[rows]
-                latent = latent_rest[rows]
+                rest = (target - gain * retrieved - measured - single_latent)[rows]
+                latent = interaction[rows]
                 gate = float((latent * rest).sum() / latent.square().sum().clamp_min(1e-12))
                 gate = min(max(gate, 0.0), 1.0)
         self.module.effect.combination_gate.fill_(gate)
