@@ -50,3 +50,20 @@ def test_ema_vicreg_config_differs_from_default_only_in_stage_a_teacher():
 def test_bad_pretrain_values_are_rejected(values, message):
     with pytest.raises(DataError, match=message):
         TrainConfig.from_dict({"pretrain": values})
+
+
+def test_program_tokens_config_differs_from_default_only_in_the_encoder():
+    default, tokens = default_config(), default_config("program_tokens")
+    assert "encoder" not in default.model and tokens.model["encoder"] == "program_tokens"
+    assert (tokens.model["n_programs"], tokens.model["encoder_hidden"]) == (64, 64)
+    for key in ("encoder", "n_programs", "encoder_hidden"):
+        del tokens.model[key]
+    tokens.model["encoder_hidden"] = default.model["encoder_hidden"]
+    assert tokens == default
+
+
+def test_unknown_encoder_is_rejected():
+    with pytest.raises(
+        DataError, match=r"encoder = 'cnn' is not supported; use one of \['mlp', 'program_tokens'\]"
+    ):
+        TrainConfig.from_dict({"model": {"encoder": "cnn"}})

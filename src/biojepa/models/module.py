@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from biojepa.errors import CheckpointError
 from biojepa.models.actions import ActionBatch, ActionEncoder
 from biojepa.models.decoder import EffectMemory, GaussianDecoder
-from biojepa.models.encoder import StateEncoder
+from biojepa.models.encoder import build_encoder
 from biojepa.models.inverse import InverseDynamics
 from biojepa.models.predictor import Predictor
 
@@ -26,6 +26,8 @@ class ModelConfig:
     prior_dim: int = 0
     fingerprint_bits: int = 1024
     latent_dim: int = 128
+    encoder: str = "mlp"  # or "program_tokens": encoder_hidden / _blocks are then its width / layers
+    n_programs: int = 64
     encoder_hidden: int = 512
     encoder_blocks: int = 2
     action_dim: int = 128
@@ -58,7 +60,9 @@ class BioJepaModule(nn.Module):
         super().__init__()
         c = config
         self.config = config
-        self.encoder = StateEncoder(c.n_genes, c.latent_dim, c.encoder_hidden, c.encoder_blocks, c.dropout)
+        self.encoder = build_encoder(
+            c.encoder, c.n_genes, c.latent_dim, c.encoder_hidden, c.encoder_blocks, c.dropout, c.n_programs
+        )
         self.actions = ActionEncoder(
             c.n_targets, c.prior_dim, c.fingerprint_bits, c.action_dim, c.id_dropout, c.blind
         )

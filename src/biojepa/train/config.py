@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from biojepa.errors import DataError
+from biojepa.models.encoder import check_encoder_kind
 
 REGULARIZERS = ("sigreg", "vicreg")
 TEACHERS = ("none", "ema")
@@ -97,6 +98,10 @@ class TrainConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
 
+    def __post_init__(self) -> None:
+        """Reject an unknown ``[model] encoder`` now; the model sizes are checked when it is built."""
+        check_encoder_kind(self.model.get("encoder", "mlp"))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -126,13 +131,14 @@ class TrainConfig:
 
 
 def packaged_configs() -> list[str]:
-    """Names of the configs shipped in ``biojepa/configs`` (``default``, ``fast``, ``ema_vicreg``)."""
+    """Names of the configs shipped in ``biojepa/configs`` (``default``, ``fast``, ``ema_vicreg``, ...)."""
     folder = resources.files("biojepa").joinpath("configs")
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def default_config(name: str = "default") -> TrainConfig:
-    """A config shipped with the package: ``default``, ``fast`` or ``ema_vicreg`` (EMA teacher + VICReg)."""
+    """A config shipped with the package: ``default``, ``fast``, ``ema_vicreg`` (EMA teacher + VICReg) or
+    ``program_tokens`` (the program-token transformer encoder)."""
     resource = resources.files("biojepa").joinpath("configs", f"{name}.toml")
     if not resource.is_file():
         raise DataError(f"no packaged config {name!r}; available: {', '.join(packaged_configs())}")
