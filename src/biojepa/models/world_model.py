@@ -14,6 +14,7 @@ import torch
 from biojepa.data.schema import CONTROL, PERTURBATION_TYPES, UNS_KEY, Condition, join_perturbation
 from biojepa.errors import CheckpointError, DataError
 from biojepa.models.actions import ActionVocabulary
+from biojepa.models.calibration import fit_variance_scale
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.checkpoints import load_checkpoint, save_checkpoint
 from biojepa.train.config import TrainConfig, default_config
@@ -56,6 +57,7 @@ class WorldModel:
         self.default_type = "crispr_ko"
         self.history: list[dict] = []
         self.memory_conditions: list[Condition] = []
+        self.variance_scale: torch.Tensor | None = None  # per gene, fitted on validation cells
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -72,6 +74,8 @@ class WorldModel:
 
         Without masks all perturbed cells train and there is no validation. With ``out`` each epoch is
         checkpointed there and ``resume=True`` continues the last checkpoint; the final model is saved too.
+        The validation cells also calibrate the predictive variance (:func:`fit_variance_scale`); without
+        them the model stays uncalibrated.
         """
         torch.manual_seed(self.config.seed)
         table = CellTable.from_anndata(adata, list(map(str, adata.var_names)))
@@ -104,6 +108,11 @@ class WorldModel:
             on_epoch=on_epoch,
         )
         self.history = trainer.run(resume=resume)
+        self.variance_scale = None
+        if val is not None:
+            self.variance_scale = fit_variance_scale(
+                self, adata[np.asarray(val_mask, dtype=bool) | table.is_control]
+            )
         if out_dir is not None:
             self.save(out_dir)
         return self
@@ -191,7 +200,9 @@ class WorldModel:
 
         ``cells`` are prepared control (pre-state) cells; ``actions`` is ``"STAT1,JAK2+IRF1"`` or a list of
         labels / :class:`Condition`. Returns AnnData with one row per (action, cell): ``X`` = predicted
-        log-normalised mean, ``layers["variance"]`` = predictive variance, obs = the canonical columns plus
+        log-normalised mean, ``layers["variance"]`` = variance of the Gaussian ``L`` whose censoring
+        ``max(0, L)`` with mean ``X`` is the predicted distribution (:mod:`biojepa.models.calibration`),
+        calibrated on validation cells when ``uns["biojepa"]["calibrated"]``; obs = the canonical columns plus
         ``pre_cell``; ``uns["biojepa"]["targets"]`` says for each target whether it was seen in training or
         is predicted from priors.
         """
@@ -231,13 +242,17 @@ class WorldModel:
             obs.append(frame)
         frame = pd.concat(obs, ignore_index=True)
         frame.index = frame.index.astype(str)
+        variance = torch.cat(variances)
+        if self.variance_scale is not None:
+            variance = variance * self.variance_scale
         out = ad.AnnData(
             X=torch.cat(means).numpy(),
             obs=frame,
             var=pd.DataFrame(index=pd.Index(self.genes)),
-            layers={"variance": torch.cat(variances).numpy()},
+            layers={"variance": variance.numpy()},
         )
         out.uns[UNS_KEY] = {"log_normalised": True, "predicted": True, "targets": status}
+        out.uns[UNS_KEY]["calibrated"] = self.variance_scale is not None
         return out
 
     @torch.no_grad()
@@ -273,7 +288,11 @@ class WorldModel:
         assert self.vocab is not None
         _, vocab_tensors = self.vocab.state()
         tensors = {f"module.{k}": v for k, v in module.state_dict().items()} | vocab_tensors
-        save_checkpoint(path, MODEL_NAME, tensors, {**self._meta(), "history": self.history})
+        calibrated = self.variance_scale is not None
+        if calibrated:
+            tensors["calibration.variance_scale"] = self.variance_scale
+        meta = {**self._meta(), "history": self.history, "calibrated": calibrated}
+        save_checkpoint(path, MODEL_NAME, tensors, meta)
 
     @classmethod
     def load(cls, path: str | Path, priors: Any | None = None) -> WorldModel:
@@ -294,6 +313,8 @@ class WorldModel:
                 for p, c, t, d, h in meta["memory_conditions"]
             ]
             model.module.memory_actions = model.vocab.encode(model.memory_conditions, strict=False)
+            if meta.get("calibrated", False):
+                model.variance_scale = tensors["calibration.variance_scale"]
         except (KeyError, TypeError, RuntimeError, DataError) as err:
             raise CheckpointError(f"{path} does not hold a consistent biojepa model: {err}") from err
         if priors is not None:
