@@ -9,6 +9,7 @@ import pytest
 
 from biojepa.data.schema import CONTROL, UNS_KEY
 from biojepa.priors.base import GenePriors
+from biojepa.train.config import TrainConfig, default_config
 
 N_GENES = 40
 TARGETS = [f"G{i}" for i in range(8)]
@@ -58,3 +59,22 @@ def priors() -> GenePriors:
     genes = [*TARGETS, "NEWGENE"]
     features = np.stack([np.r_[float(i < 4), float(i >= 4), rng.normal(0, 0.05, 6)] for i in range(9)])
     return GenePriors("toy", genes, features.astype(np.float32))
+
+
+def small_config() -> TrainConfig:
+    """The fast config with small layers and few steps: a world model that fits in seconds."""
+    config = default_config("fast")
+    config.model.update(
+        latent_dim=16, encoder_hidden=32, action_dim=16, predictor_hidden=32, decoder_hidden=32
+    )
+    config.pretrain.epochs = 1
+    config.decoder.epochs = 1
+    config.dynamics.epochs = 2
+    config.dynamics.steps_per_epoch = 4
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """Factory of :func:`small_config` (a fresh config per call, free to modify)."""
+    return small_config

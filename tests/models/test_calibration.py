@@ -20,7 +20,6 @@ from biojepa.models.calibration import (
 )
 from biojepa.models.world_model import WorldModel
 from biojepa.sim import simulate, simulated_priors, simulator_of
-from biojepa.train.config import default_config
 
 
 def _censored_draws(mean: np.ndarray, variance: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -121,21 +120,11 @@ def test_fit_recovers_a_known_variance_scale():
     assert fit_variance_scale(model, _prepared(controls, ["control"] * 300)) is None
 
 
-def _config():
-    config = default_config("fast")
-    config.model.update(
-        latent_dim=16,
-        encoder_hidden=32,
-        action_dim=16,
-        predictor_hidden=32,
-        decoder_hidden=32,
-    )
-    config.pretrain.epochs = 1
+def _config(tiny_config):
+    config = tiny_config()
     config.decoder.epochs = 10
     config.decoder.batch_size = 64
     config.decoder.lr = 5e-3
-    config.dynamics.epochs = 2
-    config.dynamics.steps_per_epoch = 4
     return config
 
 
@@ -147,10 +136,11 @@ def screen():
 
 
 @pytest.fixture(scope="module")
-def fitted(screen, tmp_path_factory):
+def fitted(screen, tmp_path_factory, tiny_config):
     adata, _, masks, priors = screen
     out = tmp_path_factory.mktemp("calibrated")
-    return WorldModel(_config(), priors=priors).fit(adata, masks["train"], masks["val"], out=out), out
+    model = WorldModel(_config(tiny_config), priors=priors)
+    return model.fit(adata, masks["train"], masks["val"], out=out), out
 
 
 def _test_coverage(model: WorldModel, screen, scale: torch.Tensor | None) -> np.ndarray:
@@ -192,7 +182,7 @@ def test_calibration_survives_save_and_load(fitted, screen):
     np.testing.assert_allclose(got.layers["variance"], expected.layers["variance"], rtol=1e-5)
 
 
-def test_calibration_never_reads_test_cells(fitted, screen):
+def test_calibration_never_reads_test_cells(fitted, screen, tiny_config):
     """Refit with every test cell's expression replaced: the same model and the same variance scale."""
     model, _ = fitted
     adata, _, masks, priors = screen
@@ -200,13 +190,13 @@ def test_calibration_never_reads_test_cells(fitted, screen):
     x = np.asarray(altered.X.toarray() if hasattr(altered.X, "toarray") else altered.X).copy()
     x[masks["test"]] = np.nan
     altered.X = x
-    refit = WorldModel(_config(), priors=priors).fit(altered, masks["train"], masks["val"])
+    refit = WorldModel(_config(tiny_config), priors=priors).fit(altered, masks["train"], masks["val"])
     assert torch.equal(refit.variance_scale, model.variance_scale)
 
 
-def test_a_model_without_validation_cells_is_uncalibrated(screen, tmp_path):
+def test_a_model_without_validation_cells_is_uncalibrated(screen, tmp_path, tiny_config):
     adata, _, masks, priors = screen
-    config = _config()
+    config = _config(tiny_config)
     config.decoder.epochs = 1
     model = WorldModel(config, priors=priors).fit(adata, masks["train"], None, out=tmp_path)
     assert model.variance_scale is None

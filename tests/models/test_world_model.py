@@ -6,27 +6,10 @@ import pytest
 from biojepa.data.schema import Condition
 from biojepa.errors import CheckpointError, DataError
 from biojepa.models.world_model import WorldModel, parse_actions
-from biojepa.train.config import default_config
-
-
-def tiny_config():
-    config = default_config("fast")
-    config.model.update(
-        latent_dim=16,
-        encoder_hidden=32,
-        action_dim=16,
-        predictor_hidden=32,
-        decoder_hidden=32,
-    )
-    config.pretrain.epochs = 1
-    config.decoder.epochs = 1
-    config.dynamics.epochs = 2
-    config.dynamics.steps_per_epoch = 4
-    return config
 
 
 @pytest.fixture(scope="module")
-def fitted(screen, priors, tmp_path_factory):
+def fitted(screen, priors, tmp_path_factory, tiny_config):
     out = tmp_path_factory.mktemp("model")
     labels = screen.obs["perturbation"].to_numpy()
     train = np.isin(labels, ["G0", "G1", "G2", "G4", "G5", "G6"])
@@ -94,7 +77,7 @@ def test_save_load_round_trip_and_corruption(fitted, screen, tmp_path):
         WorldModel.load(tmp_path / "nothing")
 
 
-def test_resume_continues_to_the_same_model(screen, priors, tmp_path, fitted):
+def test_resume_continues_to_the_same_model(screen, priors, tmp_path, fitted, tiny_config):
     model, out = fitted
     labels = screen.obs["perturbation"].to_numpy()
     train = np.isin(labels, ["G0", "G1", "G2", "G4", "G5", "G6"])

@@ -177,21 +177,6 @@ class BioJepaModule(nn.Module):
         diff, z_mean = self.decoded_delta(z_pre, log_library, groups, n_groups, actions)
         return self.combine(self.memory_parts(z_pre, log_library, groups, n_groups, actions, diff, z_mean))
 
-    def memory_residual(
-        self,
-        z_pre: Tensor,
-        log_library: Tensor,
-        groups: Tensor,
-        n_groups: int,
-        actions: ActionBatch,
-        diff: Tensor,
-        z_mean: Tensor,
-        exclude: Tensor | None = None,
-    ) -> Tensor:
-        """What the memory changes in the decoded latent Δ ``diff`` of each group (see :meth:`combine`)."""
-        parts = self.memory_parts(z_pre, log_library, groups, n_groups, actions, diff, z_mean, exclude)
-        return self.combine(parts) - diff
-
     def combine(self, parts: tuple[Tensor, ...]) -> Tensor:
         """Predicted Δ from :meth:`memory_parts`.
 

@@ -227,10 +227,11 @@ class WorldModel:
                     diff = (mean[rows] - base_mean[rows]).mean(0, keepdim=True)
                     one_group = torch.zeros(len(rows), dtype=torch.long)
                     z_mean = z[rows].mean(0, keepdim=True)
-                    residual = module.memory_residual(
+                    parts = module.memory_parts(
                         z[rows], table.log_library[rows], one_group, 1, single, diff, z_mean
                     )
-                    mean[rows] = mean[rows] + residual
+                    # each cell keeps its own decoded response; the memory shifts the group's mean Δ
+                    mean[rows] = mean[rows] + module.combine(parts) - diff
             means.append(mean)
             variances.append(var)
             frame = cells.obs[["context", "batch"]].astype(str).copy()
