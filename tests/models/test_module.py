@@ -74,9 +74,9 @@ def test_a_target_measured_in_two_contexts_uses_the_measurement_of_the_closest_c
     module.set_memory(memory, MEASURED, contexts)
     actions = vocab.encode([Condition("A", "ctx2", "crispr_ko"), Condition("A", "ctx1", "crispr_ko")])
     z_context = torch.tensor([[0.1, 0.9, 0.0, 0.0], [0.8, 0.2, 0.0, 0.0]])
-    retrieved, measured, _ = module.memory_components(actions, z_context)
+    retrieved, measured, _, is_measured = module.memory_components(actions, z_context)
     torch.testing.assert_close(measured, MEASURED.flip(0))
-    assert not retrieved.any()
+    assert not retrieved.any() and is_measured.all()
 
 
 def test_a_pair_with_an_unseen_target_adds_that_targets_own_prediction():

@@ -93,23 +93,18 @@ class BioJepaModule(nn.Module):
         self.effect.values.copy_(deltas)
         self.effect.contexts.copy_(context_latents)
 
-    def memory_delta(self, actions: ActionBatch, z_context: Tensor, exclude: Tensor | None = None) -> Tensor:
-        """Gene-space Δ of each action from the training memory alone: measured + gain × retrieved."""
-        retrieved, measured, gain = self.memory_components(actions, z_context, exclude)
-        return gain * retrieved + measured
-
     def memory_components(
         self, actions: ActionBatch, z_context: Tensor, exclude: Tensor | None = None
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """``(retrieved, measured, gain)`` per action; all zero for the control action.
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(retrieved, measured, gain, is_measured)`` per action; all zero for the control action.
 
         Retrieval is per target and summed over the targets of a combination: a target measured alone in
         training contributes its own measured Δ to ``measured`` (so a seen pair starts from the additive
         expectation), any other target a similarity-weighted mix of training Δs to ``retrieved``, which
-        ``gain`` rescales. ``exclude`` (one entry per action) is never used by that action's targets: training
-        passes each condition's own entry (leave-one-out, the situation of an unseen target). The
-        blind ablation retrieves with no target features and no identities: one learned weighting for
-        every action.
+        ``gain`` rescales; ``is_measured`` (B × T) marks the tokens served by a measurement. ``exclude``
+        (one entry per action) is never used by that action's targets: training passes each condition's
+        own entry (leave-one-out, the situation of an unseen target). The blind ablation retrieves with no
+        target features and no identities: one learned weighting for every action.
         """
         if self.memory_actions is None:
             raise RuntimeError("the effect memory is empty; call set_memory() (done by training and loading)")
@@ -129,7 +124,7 @@ class BioJepaModule(nn.Module):
         has_action = mask.amax(dim=1)
         retrieved = (mix * (1 - from_measured)).sum(1) * has_action
         measured = (mix * from_measured).sum(1) * has_action
-        return retrieved, measured, gain.reshape(b, t)[:, :1] * has_action
+        return retrieved, measured, gain.reshape(b, t)[:, :1] * has_action, used_exact.reshape(b, t)
 
     def exact_entries(self, actions: ActionBatch, z_context: Tensor) -> Tensor:
         """Memory entry holding each token's target measured alone in training (B × T), -1 where none.
@@ -206,15 +201,11 @@ class BioJepaModule(nn.Module):
         ``single latent`` sums the decoded latent Δs of the targets not held measured, each applied alone;
         ``interaction`` is ``diff`` minus the latent Δs of all its targets alone (0 for one target).
         """
-        retrieved, measured, gain = self.memory_components(actions, z_mean, exclude)
-        exact = self.exact_entries(actions, z_mean)
-        if exclude is None:
-            exclude = torch.full((len(exact),), -1, dtype=torch.long)
-        is_measured = (exact >= 0) & (exact != exclude.unsqueeze(1))
+        retrieved, measured, gain, is_measured = self.memory_components(actions, z_mean, exclude)
         combination = actions.token_mask.sum(1) > 1
         if self.config.blind or not bool(combination.any()):
             # one target per action (or the blind ablation, whose action ignores its targets)
-            kept = 1.0 - (is_measured.any(1, keepdim=True).float() if not self.config.blind else 0.0)
+            kept = 1.0 - is_measured.any(1, keepdim=True).float()
             return retrieved, measured, gain, diff * kept, torch.zeros_like(diff)
         single_latent = torch.zeros_like(diff)
         all_tokens = torch.zeros_like(diff)
