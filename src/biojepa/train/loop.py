@@ -410,15 +410,13 @@ class Trainer:
         """Least-squares scale (clipped to [0, 1]) of the latent path's predicted interaction over the
         validation combinations; 0 (the additive expectation) without any."""
         gate = 0.0
-        if hasattr(self, "_val_actions"):
-            parts, target = self._val_parts()
-            retrieved, measured, gain, single_latent, interaction = parts
-            rows = self._val_actions.token_mask.sum(1) > 1
-            if bool(rows.any()):
-                rest = (target - gain * retrieved - measured - single_latent)[rows]
-                latent = interaction[rows]
-                gate = float((latent * rest).sum() / latent.square().sum().clamp_min(1e-12))
-                gate = min(max(gate, 0.0), 1.0)
+        rows = self._val_actions.token_mask.sum(1) > 1 if hasattr(self, "_val_actions") else None
+        if rows is not None and bool(rows.any()):  # predict the validation set only when it has pairs
+            (retrieved, measured, gain, single_latent, interaction), target = self._val_parts()
+            rest = (target - gain * retrieved - measured - single_latent)[rows]
+            latent = interaction[rows]
+            gate = float((latent * rest).sum() / latent.square().sum().clamp_min(1e-12))
+            gate = min(max(gate, 0.0), 1.0)
         self.module.effect.combination_gate.fill_(gate)
         if self.history:
             self.history[-1]["combination_gate"] = gate
