@@ -8,7 +8,7 @@ A. masked-view pretraining of the state encoder, no labels. Default (``teacher =
    student encoder, frozen, is the target encoder of the later stages; the teacher only serves stage A;
 B. Gaussian decoder on frozen latents;
 C. action encoder + AdaLN-zero predictor (latent MSE to the frozen target encoder's embedding of measured
-   post-perturbation cells), retrieval effect head (pseudobulk Δ, leave-one-out) and inverse-dynamics head.
+   post-perturbation cells), retrieval effect head (memory of shrunk pseudobulk Δs, leave-one-out) and inverse-dynamics head.
 Every epoch draws its randomness from ``(seed, stage, epoch)``, so resuming reproduces an unbroken run.
 """
 
@@ -42,7 +42,14 @@ from biojepa.train.checkpoints import (
     save_checkpoint,
 )
 from biojepa.train.config import TrainConfig
-from biojepa.train.data import CellTable, ControlSampler, control_means, pseudobulk_deltas
+from biojepa.train.data import (
+    CellTable,
+    ControlSampler,
+    control_means,
+    delta_variances,
+    pseudobulk_deltas,
+    shrink_deltas,
+)
 from biojepa.train.schedules import ema_momentum, set_lr, warmup_cosine
 
 STAGES = ("pretrain", "decoder", "dynamics")
@@ -305,9 +312,10 @@ class Trainer:
             c: z_all[np.flatnonzero(table.is_control & (table.context == c))].mean(0)
             for c in np.unique(table.context[table.is_control])
         }
+        # the memory holds denoised Δs (what a measured target is predicted to do); losses use the raw ones
         self.module.set_memory(
             self._actions.index(torch.arange(len(table.conditions))),
-            self._deltas,
+            shrink_deltas(self._deltas, delta_variances(table)),
             torch.stack([context_latent[c.context] for c in table.conditions]),
         )
         self._post_cells = np.flatnonzero(~table.is_control)
