@@ -84,3 +84,12 @@ def test_a_pair_with_an_unseen_target_adds_that_targets_own_prediction():
     pair, unseen = _predict(module, vocab, ["A+C", "C"])
     # gate 0: measured A + the model's prediction of C alone (retrieval + latent), nothing else
     torch.testing.assert_close(pair, MEASURED[0] + unseen)
+
+
+def test_a_mixed_batch_predicts_each_action_as_it_would_alone():
+    module, vocab = _module()
+    module.effect.combination_gate.fill_(0.7)
+    labels = ["A", "A+C", "C", "B+D", "A+B"]
+    together = _predict(module, vocab, labels)
+    alone = torch.cat([_predict(module, vocab, [label]) for label in labels])
+    torch.testing.assert_close(together, alone)

@@ -2,10 +2,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from biojepa.data.schema import UNS_KEY
-from biojepa.errors import DataError
 import torch
 
+from biojepa.data.schema import UNS_KEY
+from biojepa.errors import DataError
 from biojepa.train.data import (
     CellTable,
     ControlSampler,

@@ -147,23 +147,33 @@ class BioJepaModule(nn.Module):
         return torch.where(same_target.any(-1), best, -1)
 
     def decoded_delta(
-        self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
+        self,
+        z_pre: Tensor,
+        log_library: Tensor,
+        groups: Tensor,
+        n_groups: int,
+        actions: ActionBatch,
+        pre_mean: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Latent path: ``(mean decoded post − mean decoded pre, mean pre latent)`` per group of pre-cells.
 
         ``groups[i]`` names the action (0..n_groups-1) applied to pre-cell ``i``; ``actions`` holds one
-        entry per group.
+        entry per group. ``pre_mean`` (the groups' mean decoded pre-state, from :meth:`decoded_pre_mean`)
+        saves decoding the same pre-cells again.
         """
         a = self.actions(actions)
         z_post = self.predictor(z_pre, a[groups])
         lib = self.standardised_library(log_library)
         mean_post, _ = self.decoder(z_post, lib)
-        mean_pre, _ = self.decoder(z_pre, lib)
-        counts = torch.zeros(n_groups).index_add_(0, groups, torch.ones_like(groups, dtype=torch.float32))
-        counts = counts.clamp_min(1.0).unsqueeze(-1)
-        diff = torch.zeros(n_groups, mean_post.shape[1]).index_add_(0, groups, mean_post - mean_pre) / counts
-        z_mean = torch.zeros(n_groups, z_pre.shape[1]).index_add_(0, groups, z_pre) / counts
-        return diff, z_mean
+        if pre_mean is None:
+            pre_mean = self.decoded_pre_mean(z_pre, log_library, groups, n_groups)
+        diff = _group_mean(mean_post, groups, n_groups) - pre_mean
+        return diff, _group_mean(z_pre, groups, n_groups)
+
+    def decoded_pre_mean(self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int) -> Tensor:
+        """Mean decoded expression of each group of pre-cells."""
+        mean_pre, _ = self.decoder(z_pre, self.standardised_library(log_library))
+        return _group_mean(mean_pre, groups, n_groups)
 
     def pseudobulk_delta(
         self, z_pre: Tensor, log_library: Tensor, groups: Tensor, n_groups: int, actions: ActionBatch
@@ -202,17 +212,34 @@ class BioJepaModule(nn.Module):
         ``interaction`` is ``diff`` minus the latent Δs of all its targets alone (0 for one target).
         """
         retrieved, measured, gain, is_measured = self.memory_components(actions, z_mean, exclude)
+        kept = 1.0 - is_measured.any(1, keepdim=True).float()
+        single_latent, interaction = diff * kept, torch.zeros_like(diff)
         combination = actions.token_mask.sum(1) > 1
         if self.config.blind or not bool(combination.any()):
             # one target per action (or the blind ablation, whose action ignores its targets)
-            kept = 1.0 - is_measured.any(1, keepdim=True).float()
-            return retrieved, measured, gain, diff * kept, torch.zeros_like(diff)
-        single_latent = torch.zeros_like(diff)
-        all_tokens = torch.zeros_like(diff)
+            return retrieved, measured, gain, single_latent, interaction
+        # each target of a combination applied alone, on the pre-cells of the combinations only
+        rows = combination.nonzero().squeeze(1)
+        cells = combination[groups]
+        sub_groups = (torch.cumsum(combination.long(), 0) - 1)[groups[cells]]
+        z_sub, lib_sub, sub_actions = z_pre[cells], log_library[cells], actions.index(rows)
+        pre_mean = self.decoded_pre_mean(z_sub, lib_sub, sub_groups, len(rows))
+        pair_single = torch.zeros(len(rows), diff.shape[1])
+        all_tokens = torch.zeros(len(rows), diff.shape[1])
         for j in range(actions.token_mask.shape[1]):
-            present = actions.token_mask[:, j : j + 1].float()
-            token_diff, _ = self.decoded_delta(z_pre, log_library, groups, n_groups, actions.token(j))
-            token_diff = torch.where(combination.unsqueeze(1), token_diff, diff) * present
-            all_tokens = all_tokens + token_diff
-            single_latent = single_latent + token_diff * (~is_measured[:, j : j + 1]).float()
-        return retrieved, measured, gain, single_latent, diff - all_tokens
+            present = sub_actions.token_mask[:, j : j + 1].float()
+            token_diff, _ = self.decoded_delta(
+                z_sub, lib_sub, sub_groups, len(rows), sub_actions.token(j), pre_mean
+            )
+            all_tokens = all_tokens + token_diff * present
+            pair_single = pair_single + token_diff * present * (~is_measured[rows, j : j + 1]).float()
+        single_latent = single_latent.index_copy(0, rows, pair_single)
+        interaction = interaction.index_copy(0, rows, diff[rows] - all_tokens)
+        return retrieved, measured, gain, single_latent, interaction
+
+
+def _group_mean(values: Tensor, groups: Tensor, n_groups: int) -> Tensor:
+    """Mean of the rows of ``values`` in each group (0 for an empty group)."""
+    counts = torch.zeros(n_groups).index_add_(0, groups, torch.ones(len(groups)))
+    total = torch.zeros(n_groups, values.shape[1]).index_add_(0, groups, values)
+    return total / counts.clamp_min(1.0).unsqueeze(-1)

@@ -8,7 +8,8 @@ A. masked-view pretraining of the state encoder, no labels. Default (``teacher =
    student encoder, frozen, is the target encoder of the later stages; the teacher only serves stage A;
 B. Gaussian decoder on frozen latents;
 C. action encoder + AdaLN-zero predictor (latent MSE to the frozen target encoder's embedding of measured
-   post-perturbation cells), retrieval effect head (memory of shrunk pseudobulk Δs, leave-one-out) and inverse-dynamics head.
+   post-perturbation cells), retrieval effect head (a memory of shrunk pseudobulk Δs, leave-one-out) and
+   inverse-dynamics head.
 Every epoch draws its randomness from ``(seed, stage, epoch)``, so resuming reproduces an unbroken run.
 """
 
