@@ -253,20 +253,15 @@ class Trainer:
         the logged regulariser is the weighted variance + covariance part), or the squared error with SIGReg.
         """
         cfg = self.config.pretrain
-        if target is not None:
-            target = target.detach()
-            if cfg.regularizer == "vicreg":
-                pred = torch.stack([F.mse_loss(v, target) for v in views]).mean()
-                reg = torch.stack([25.0 * vicreg_variance(v) + vicreg_covariance(v) for v in views]).mean()
-                return 25.0 * pred + reg, pred, reg
-            pred = torch.stack([(v - target).square().sum(1).mean() for v in views]).mean()
-            reg = torch.stack([sigreg(v, cfg.n_slices) for v in views]).mean()
-            lam = cfg.sigreg_weight
-            return (1 - lam) * pred + lam * reg, pred, reg
         if cfg.regularizer == "vicreg":
-            loss = vicreg(views[0], views[1])
-            return loss, F.mse_loss(views[0], views[1]), loss
-        centre = torch.stack(views).mean(0)
+            if target is None:
+                loss = vicreg(views[0], views[1])
+                return loss, F.mse_loss(views[0], views[1]), loss
+            target = target.detach()
+            pred = torch.stack([F.mse_loss(v, target) for v in views]).mean()
+            reg = torch.stack([25.0 * vicreg_variance(v) + vicreg_covariance(v) for v in views]).mean()
+            return 25.0 * pred + reg, pred, reg
+        centre = torch.stack(views).mean(0) if target is None else target.detach()
         pred = torch.stack([(v - centre).square().sum(1).mean() for v in views]).mean()
         reg = torch.stack([sigreg(v, cfg.n_slices) for v in views]).mean()
         lam = cfg.sigreg_weight
