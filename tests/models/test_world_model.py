@@ -31,7 +31,11 @@ def test_fit_logs_every_stage(fitted):
     stages = [h["stage"] for h in model.history]
     assert stages == ["pretrain", "decoder", "dynamics", "dynamics"]
     assert {"effective_rank", "regularizer"} <= set(model.history[0])
-    assert "val_pearson_delta" in model.history[-1]
+    last = model.history[-1]
+    assert "val_pearson_delta" in last and 0.0 <= last["combination_gate"] <= 1.0
+    # the memory's denoising rule was chosen by split-half validation, every candidate scored
+    assert last["memory_shrinkage"] in last["shrinkage_scores"]
+    assert last["shrinkage_scores"][last["memory_shrinkage"]] == max(last["shrinkage_scores"].values())
 
 
 def test_predict_returns_anndata_for_seen_unseen_and_combo(fitted, screen):

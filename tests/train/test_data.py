@@ -2,7 +2,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from biojepa.data.schema import UNS_KEY
 from biojepa.errors import DataError
@@ -10,9 +9,7 @@ from biojepa.train.data import (
     CellTable,
     ControlSampler,
     control_means,
-    delta_variances,
     pseudobulk_deltas,
-    shrink_deltas,
 )
 
 
@@ -72,33 +69,3 @@ def test_control_sampler_prefers_the_same_batch():
     assert picks[0] == 0 and picks[1] in (1, 2)
     with pytest.raises(DataError, match="no control cells in context 'y'"):
         sampler.sample("y", 1, rng)
-
-
-def test_delta_variances_add_condition_and_control_errors():
-    table = CellTable.from_anndata(_prepared(), ["A", "B", "C"])
-    variances = delta_variances(table)
-    # controls: cell variance 9 over 3 cells; A: variance 4.5 over 2 cells; A+B: one cell, no own variance
-    np.testing.assert_allclose(variances.numpy(), [[5.25] * 3, [3.0] * 3])
-
-
-def test_shrinkage_removes_noise_and_keeps_real_responses():
-    rng = np.random.default_rng(0)
-    n_conditions = 200
-    truth = np.zeros((n_conditions, 3), dtype=np.float32)
-    truth[:, 0] = rng.normal(0.0, 2.0, n_conditions)  # a gene the perturbations move
-    truth[:, 2] = rng.normal(0.0, 0.5, n_conditions)  # moved about as much as the noise
-    variances = np.full_like(truth, 0.25)
-    observed = truth + rng.normal(0.0, 0.5, truth.shape).astype(np.float32)
-    shrunk = shrink_deltas(torch.from_numpy(observed), torch.from_numpy(variances)).numpy()
-    weight = shrunk / observed
-    assert weight[:, 0].min() > 0.9  # a strong response keeps its size
-    assert np.abs(shrunk[:, 1]).max() < 0.1  # an unmoved gene's noise goes (almost) to 0
-    assert 0.3 < weight[:, 2].mean() < 0.7
-    error = ((shrunk - truth) ** 2).sum(), ((observed - truth) ** 2).sum()
-    assert error[0] < 0.8 * error[1]
-
-
-def test_shrinkage_leaves_noise_free_constant_genes_alone():
-    deltas = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
-    shrunk = shrink_deltas(deltas, torch.zeros_like(deltas))
-    assert torch.equal(shrunk, deltas)

@@ -101,7 +101,7 @@ class WorldModel:
             self.module,
             self.vocab,
             self.config,
-            FitData(train, val),
+            FitData(train, val, self.genes),
             self.action_labels,
             checkpoint_dir=out_dir,
             checkpoint_meta=self._meta(),

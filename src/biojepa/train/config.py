@@ -9,6 +9,7 @@ from pathlib import Path
 
 from biojepa.errors import DataError
 from biojepa.models.encoder import check_encoder_kind
+from biojepa.train.shrinkage import check_shrinkage
 
 REGULARIZERS = ("sigreg", "vicreg")
 TEACHERS = ("none", "ema")
@@ -85,6 +86,12 @@ class DynamicsConfig:
     inverse_weight: float = 0.1
     memory_lr_scale: float = 10.0
     patience: int = 6
+    memory_shrinkage: str = (
+        "auto"  # none | normal | spike_slab | auto (split-half choice, biojepa.train.shrinkage)
+    )
+
+    def __post_init__(self) -> None:
+        check_shrinkage(self.memory_shrinkage)
 
 
 @dataclass

@@ -171,31 +171,3 @@ def pseudobulk_deltas(table: CellTable, means: dict[str, torch.Tensor]) -> torch
             raise DataError(f"no control cells in context {cond.context!r} to compute Δ against")
         deltas[k] = table.x[np.flatnonzero(table.condition_index == k)].mean(0) - means[cond.context]
     return deltas
-
-
-def delta_variances(table: CellTable) -> torch.Tensor:
-    """Squared standard error of each condition's observed Δ: cell variance / cells of the condition plus
-    control-cell variance / control cells of its context (a single cell contributes no variance)."""
-    control_error = {}
-    for context in np.unique(table.context[table.is_control]):
-        cells = table.x[np.flatnonzero(table.is_control & (table.context == context))]
-        control_error[context] = cells.var(0, correction=1) / len(cells) if len(cells) > 1 else 0.0
-    out = torch.zeros(len(table.conditions), table.x.shape[1])
-    for k, cond in enumerate(table.conditions):
-        cells = table.x[np.flatnonzero(table.condition_index == k)]
-        own = cells.var(0, correction=1) / len(cells) if len(cells) > 1 else 0.0
-        out[k] = own + control_error.get(cond.context, 0.0)
-    return out
-
-
-def shrink_deltas(deltas: torch.Tensor, variances: torch.Tensor) -> torch.Tensor:
-    """Empirical-Bayes (Efron–Morris) shrinkage of observed Δs towards 0, gene by gene.
-
-    Each gene's true Δs across conditions are taken as drawn from N(0, τ²), with τ² = mean of the squared
-    observed Δs minus their mean squared standard error (≥ 0); a Δ is multiplied by τ² / (τ² + its own
-    squared standard error). Genes no condition moves beyond noise shrink to 0, strong responses are kept.
-    """
-    tau2 = (deltas.square().mean(0) - variances.mean(0)).clamp_min(0.0)
-    denominator = tau2 + variances
-    weight = torch.where(denominator > 0, tau2 / denominator.clamp_min(1e-30), torch.ones_like(deltas))
-    return deltas * weight

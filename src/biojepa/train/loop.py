@@ -43,15 +43,9 @@ from biojepa.train.checkpoints import (
     save_checkpoint,
 )
 from biojepa.train.config import TrainConfig
-from biojepa.train.data import (
-    CellTable,
-    ControlSampler,
-    control_means,
-    delta_variances,
-    pseudobulk_deltas,
-    shrink_deltas,
-)
+from biojepa.train.data import CellTable, ControlSampler, control_means, pseudobulk_deltas
 from biojepa.train.schedules import ema_momentum, set_lr, warmup_cosine
+from biojepa.train.shrinkage import AUTO, choose_shrinkage, condition_statistics, shrink_deltas
 
 STAGES = ("pretrain", "decoder", "dynamics")
 LAST = "last"
@@ -64,6 +58,7 @@ class FitData:
 
     train: CellTable
     val: CellTable | None = None
+    genes: list[str] | None = None  # names of the columns; lets the memory-shrinkage choice skip targets
 
 
 def pearson_rows(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -302,7 +297,12 @@ class Trainer:
         self._labels = torch.tensor(
             [label_index[c.perturbation] for c in table.conditions] + [label_index[CONTROL]]
         )
-        self._deltas = pseudobulk_deltas(table, control_means(table))
+        self._deltas, variances = condition_statistics(table)
+        rule, scores = self.config.dynamics.memory_shrinkage, {}
+        if rule == AUTO:
+            genes = self.data.genes or [f"column{j}" for j in range(table.x.shape[1])]
+            rule, scores = choose_shrinkage(table, genes, seed=self.config.seed)
+        self.shrinkage = {"memory_shrinkage": rule, "shrinkage_scores": scores}
         z_all = self.latents("train")
         context_latent = {
             c: z_all[np.flatnonzero(table.is_control & (table.context == c))].mean(0)
@@ -311,7 +311,7 @@ class Trainer:
         # the memory holds denoised Δs (what a measured target is predicted to do); losses use the raw ones
         self.module.set_memory(
             self._actions.index(torch.arange(len(table.conditions))),
-            shrink_deltas(self._deltas, delta_variances(table)),
+            shrink_deltas(self._deltas, variances, rule),
             torch.stack([context_latent[c.context] for c in table.conditions]),
         )
         self._post_cells = np.flatnonzero(~table.is_control)
@@ -423,7 +423,7 @@ class Trainer:
             gate = min(max(gate, 0.0), 1.0)
         self.module.effect.combination_gate.fill_(gate)
         if self.history:
-            self.history[-1]["combination_gate"] = gate
+            self.history[-1].update(combination_gate=gate, **self.shrinkage)
 
     def _val_parts(self) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Memory parts (:meth:`BioJepaModule.memory_parts`) of the validation conditions and their Δs."""

@@ -1,0 +1,113 @@
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from biojepa.data.schema import UNS_KEY
+from biojepa.errors import DataError
+from biojepa.train.config import TrainConfig
+from biojepa.train.data import CellTable
+from biojepa.train.shrinkage import (
+    SHRINKERS,
+    choose_shrinkage,
+    condition_statistics,
+    shrink_deltas,
+)
+
+
+def _table(x: np.ndarray, labels: list[str]) -> CellTable:
+    obs = pd.DataFrame(
+        {
+            "perturbation": labels,
+            "perturbation_type": ["control" if lab == "control" else "crispri" for lab in labels],
+            "dose": 0.0,
+            "time": np.nan,
+            "context": "x",
+            "batch": "b",
+            "log_library_size": 8.0,
+        },
+        index=[f"c{i}" for i in range(len(labels))],
+    )
+    adata = ad.AnnData(
+        x.astype(np.float32), obs=obs, var=pd.DataFrame(index=[f"G{j}" for j in range(x.shape[1])])
+    )
+    adata.uns[UNS_KEY] = {"log_normalised": True}
+    return CellTable.from_anndata(adata, list(adata.var_names))
+
+
+def _sparse_screen(noise: float, n_cells: int = 20, seed: int = 0) -> tuple[CellTable, np.ndarray]:
+    """60 perturbations of 80 genes; each moves 4 genes strongly, the rest not at all."""
+    rng = np.random.default_rng(seed)
+    n_genes, n_perts = 80, 60
+    effects = np.zeros((n_perts, n_genes))
+    for k in range(n_perts):
+        effects[k, rng.choice(n_genes, 4, replace=False)] = rng.choice([-2.0, 2.0], 4)
+    blocks = [rng.normal(3.0, noise, (200, n_genes))]
+    labels = ["control"] * 200
+    for k in range(n_perts):
+        blocks.append(rng.normal(3.0 + effects[k], noise, (n_cells, n_genes)))
+        labels += [f"G{k}"] * n_cells
+    return _table(np.vstack(blocks), labels), effects
+
+
+def test_condition_statistics_add_condition_and_control_errors():
+    x = np.arange(18, dtype=np.float32).reshape(6, 3)
+    table = _table(x, ["control", "control", "control", "A", "A", "A+B"])
+    deltas, variances = condition_statistics(table)
+    np.testing.assert_allclose(deltas.numpy(), [[7.5] * 3, [12.0] * 3])
+    # controls: cell variance 9 over 3 cells; A: variance 4.5 over 2 cells; A+B: one cell, no own variance
+    np.testing.assert_allclose(variances.numpy(), [[5.25] * 3, [3.0] * 3])
+    only_first = condition_statistics(table, np.array([True, True, False, True, False, False]))[0]
+    np.testing.assert_allclose(only_first.numpy(), [[7.5] * 3, [0.0] * 3])  # A+B has no cell: left at 0
+
+
+@pytest.mark.parametrize("rule", ["normal", "spike_slab"])
+def test_shrinkage_brings_sparse_responses_closer_to_the_truth(rule):
+    table, effects = _sparse_screen(noise=1.5)
+    deltas, variances = condition_statistics(table)
+    shrunk = shrink_deltas(deltas, variances, rule).numpy()
+    raw_error = ((deltas.numpy() - effects) ** 2).sum()
+    assert ((shrunk - effects) ** 2).sum() < 0.7 * raw_error
+    moved = effects != 0
+    assert np.abs(shrunk[~moved]).mean() < 0.6 * np.abs(deltas.numpy()[~moved]).mean()
+
+
+def test_spike_and_slab_keeps_strong_sparse_responses_at_their_size():
+    table, effects = _sparse_screen(noise=1.0)
+    deltas, variances = condition_statistics(table)
+    shrunk = shrink_deltas(deltas, variances, "spike_slab").numpy()
+    moved = effects != 0
+    ratio = shrunk[moved] / effects[moved]
+    assert 0.85 < np.median(ratio) < 1.1
+    assert np.abs(shrunk[~moved]).mean() < 0.1 * np.abs(deltas.numpy()[~moved]).mean()
+
+
+def test_every_rule_leaves_noise_free_responses_alone():
+    deltas = torch.tensor([[1.0, 0.0, -2.0], [-1.0, 0.0, 2.0]])
+    for rule in SHRINKERS:
+        torch.testing.assert_close(
+            shrink_deltas(deltas, torch.zeros_like(deltas), rule), deltas, atol=1e-5, rtol=1e-4
+        )
+
+
+def test_choice_follows_the_data():
+    noisy, _ = _sparse_screen(noise=1.5)
+    genes = [f"G{j}" for j in range(noisy.x.shape[1])]
+    rule, scores = choose_shrinkage(noisy, genes)
+    assert rule == "spike_slab" and scores[rule] > scores["none"] + 0.05 and set(scores) == set(SHRINKERS)
+    # many cells per perturbation and dense responses: nothing to denoise, shrinkage can only lose signal
+    rng = np.random.default_rng(1)
+    effects = rng.normal(0.0, 1.0, (30, 40))
+    blocks = [rng.normal(3.0, 0.3, (400, 40))] + [rng.normal(3.0 + e, 0.3, (400, 40)) for e in effects]
+    labels = ["control"] * 400 + [f"P{k}" for k in range(30) for _ in range(400)]
+    dense = _table(np.vstack(blocks), labels)
+    rule, scores = choose_shrinkage(dense, [f"G{j}" for j in range(40)])
+    assert scores["none"] >= max(scores.values()) - 1e-3
+
+
+def test_unknown_rules_are_rejected():
+    with pytest.raises(DataError, match="memory_shrinkage = 'median'"):
+        TrainConfig.from_dict({"dynamics": {"memory_shrinkage": "median"}})
+    with pytest.raises(DataError, match="concrete rule"):
+        shrink_deltas(torch.zeros(1, 1), torch.zeros(1, 1), "auto")
