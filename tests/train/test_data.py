@@ -8,8 +8,7 @@ from biojepa.errors import DataError
 from biojepa.train.data import (
     CellTable,
     ControlSampler,
-    control_means,
-    pseudobulk_deltas,
+    pseudobulk_statistics,
 )
 
 
@@ -55,7 +54,7 @@ def test_subset_and_deltas():
     sub = table.subset(np.array([True, True, True, False, False, True]))
     assert [c.perturbation for c in sub.conditions] == ["A+B"]
     assert sub.condition_index.tolist() == [-1, -1, -1, 0]
-    deltas = pseudobulk_deltas(table, control_means(table))
+    deltas, _ = pseudobulk_statistics(table)
     np.testing.assert_allclose(deltas[0].numpy(), [7.5, 7.5, 7.5])
 
 
@@ -69,3 +68,13 @@ def test_control_sampler_prefers_the_same_batch():
     assert picks[0] == 0 and picks[1] in (1, 2)
     with pytest.raises(DataError, match="no control cells in context 'y'"):
         sampler.sample("y", 1, rng)
+
+
+def test_pseudobulk_statistics_add_condition_and_control_errors():
+    table = CellTable.from_anndata(_prepared(), ["A", "B", "C"])
+    deltas, variances = pseudobulk_statistics(table)
+    np.testing.assert_allclose(deltas.numpy(), [[7.5] * 3, [12.0] * 3])
+    # controls: cell variance 9 over 3 cells; A: variance 4.5 over 2 cells; A+B: one cell, no own variance
+    np.testing.assert_allclose(variances.numpy(), [[5.25] * 3, [3.0] * 3])
+    only_first = pseudobulk_statistics(table, np.array([True, True, False, True, False, False]))[0]
+    np.testing.assert_allclose(only_first.numpy(), [[7.5] * 3, [0.0] * 3])  # A+B has no cell: left at 0

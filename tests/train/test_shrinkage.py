@@ -7,11 +7,10 @@ import torch
 from biojepa.data.schema import UNS_KEY
 from biojepa.errors import DataError
 from biojepa.train.config import TrainConfig
-from biojepa.train.data import CellTable
+from biojepa.train.data import CellTable, pseudobulk_statistics
 from biojepa.train.shrinkage import (
     SHRINKERS,
     choose_shrinkage,
-    condition_statistics,
     shrink_deltas,
 )
 
@@ -51,21 +50,10 @@ def _sparse_screen(noise: float, n_cells: int = 20, seed: int = 0) -> tuple[Cell
     return _table(np.vstack(blocks), labels), effects
 
 
-def test_condition_statistics_add_condition_and_control_errors():
-    x = np.arange(18, dtype=np.float32).reshape(6, 3)
-    table = _table(x, ["control", "control", "control", "A", "A", "A+B"])
-    deltas, variances = condition_statistics(table)
-    np.testing.assert_allclose(deltas.numpy(), [[7.5] * 3, [12.0] * 3])
-    # controls: cell variance 9 over 3 cells; A: variance 4.5 over 2 cells; A+B: one cell, no own variance
-    np.testing.assert_allclose(variances.numpy(), [[5.25] * 3, [3.0] * 3])
-    only_first = condition_statistics(table, np.array([True, True, False, True, False, False]))[0]
-    np.testing.assert_allclose(only_first.numpy(), [[7.5] * 3, [0.0] * 3])  # A+B has no cell: left at 0
-
-
 @pytest.mark.parametrize("rule", ["normal", "spike_slab"])
 def test_shrinkage_brings_sparse_responses_closer_to_the_truth(rule):
     table, effects = _sparse_screen(noise=1.5)
-    deltas, variances = condition_statistics(table)
+    deltas, variances = pseudobulk_statistics(table)
     shrunk = shrink_deltas(deltas, variances, rule).numpy()
     raw_error = ((deltas.numpy() - effects) ** 2).sum()
     assert ((shrunk - effects) ** 2).sum() < 0.7 * raw_error
@@ -75,7 +63,7 @@ def test_shrinkage_brings_sparse_responses_closer_to_the_truth(rule):
 
 def test_spike_and_slab_keeps_strong_sparse_responses_at_their_size():
     table, effects = _sparse_screen(noise=1.0)
-    deltas, variances = condition_statistics(table)
+    deltas, variances = pseudobulk_statistics(table)
     shrunk = shrink_deltas(deltas, variances, "spike_slab").numpy()
     moved = effects != 0
     ratio = shrunk[moved] / effects[moved]

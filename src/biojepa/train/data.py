@@ -157,17 +157,32 @@ class ControlSampler:
         return rng.choice(pool, size=n, replace=True)
 
 
-def control_means(table: CellTable) -> dict[str, torch.Tensor]:
-    """Mean expression of the control cells of each context."""
-    contexts = np.unique(table.context[table.is_control])
-    return {c: table.x[np.flatnonzero(table.is_control & (table.context == c))].mean(0) for c in contexts}
+def pseudobulk_statistics(
+    table: CellTable, cells: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Observed Δ and its squared standard error for each condition of ``table``, from ``cells`` only.
 
-
-def pseudobulk_deltas(table: CellTable, means: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Observed Δ (mean − control mean of the same context) of each condition of ``table``."""
+    The error is the cells' variance over their number plus the control cells' variance over theirs (a
+    single cell adds no variance). ``cells`` (boolean, default all) restricts both sides to a subset.
+    """
+    use = np.ones(len(table.x), dtype=bool) if cells is None else cells
     deltas = torch.zeros(len(table.conditions), table.x.shape[1])
-    for k, cond in enumerate(table.conditions):
-        if cond.context not in means:
-            raise DataError(f"no control cells in context {cond.context!r} to compute Δ against")
-        deltas[k] = table.x[np.flatnonzero(table.condition_index == k)].mean(0) - means[cond.context]
-    return deltas
+    variances = torch.zeros_like(deltas)
+    controls = {}
+    for context in np.unique(table.context[table.is_control & use]):
+        x = table.x[np.flatnonzero(table.is_control & use & (table.context == context))]
+        controls[context] = (x.mean(0), _mean_variance(x))
+    for k, condition in enumerate(table.conditions):
+        if condition.context not in controls:
+            raise DataError(f"no control cells in context {condition.context!r} to compute Δ against")
+        x = table.x[np.flatnonzero(use & (table.condition_index == k))]
+        if len(x) == 0:
+            continue
+        mean, error = controls[condition.context]
+        deltas[k] = x.mean(0) - mean
+        variances[k] = _mean_variance(x) + error
+    return deltas, variances
+
+
+def _mean_variance(x: torch.Tensor) -> torch.Tensor:
+    return x.var(0, correction=1) / len(x) if len(x) > 1 else torch.zeros(x.shape[1])

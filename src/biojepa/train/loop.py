@@ -43,9 +43,9 @@ from biojepa.train.checkpoints import (
     save_checkpoint,
 )
 from biojepa.train.config import TrainConfig
-from biojepa.train.data import CellTable, ControlSampler, control_means, pseudobulk_deltas
+from biojepa.train.data import CellTable, ControlSampler, pseudobulk_statistics
 from biojepa.train.schedules import ema_momentum, set_lr, warmup_cosine
-from biojepa.train.shrinkage import AUTO, choose_shrinkage, condition_statistics, shrink_deltas
+from biojepa.train.shrinkage import AUTO, choose_shrinkage, shrink_deltas
 
 STAGES = ("pretrain", "decoder", "dynamics")
 LAST = "last"
@@ -297,7 +297,7 @@ class Trainer:
         self._labels = torch.tensor(
             [label_index[c.perturbation] for c in table.conditions] + [label_index[CONTROL]]
         )
-        self._deltas, variances = condition_statistics(table)
+        self._deltas, variances = pseudobulk_statistics(table)
         rule, scores = self.config.dynamics.memory_shrinkage, {}
         if rule == AUTO:
             genes = self.data.genes or [f"column{j}" for j in range(table.x.shape[1])]
@@ -319,7 +319,7 @@ class Trainer:
         if self.data.val is not None and self.data.val.conditions:
             val = self.data.val
             self._val_actions = self.vocab.encode(val.conditions, strict=False)
-            self._val_deltas = pseudobulk_deltas(val, control_means(val))
+            self._val_deltas, _ = pseudobulk_statistics(val)
 
     def _dynamics_epoch(self, optimizer: torch.optim.Optimizer, epoch: int) -> dict:
         self._dynamics_setup()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from biojepa.errors import DataError
-from biojepa.train.data import CellTable
+from biojepa.train.data import CellTable, pseudobulk_statistics
 
 Shrinker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AUTO = "auto"
@@ -73,37 +73,6 @@ def shrink_deltas(deltas: torch.Tensor, variances: torch.Tensor, rule: str = "sp
     return SHRINKERS[rule](deltas, variances)
 
 
-def condition_statistics(
-    table: CellTable, cells: np.ndarray | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Observed Δ and its squared standard error for each condition of ``table``, from ``cells`` only.
-
-    The error is the cells' variance over their number plus the control cells' variance over theirs (a
-    single cell adds no variance). ``cells`` (boolean, default all) restricts both sides to a subset.
-    """
-    use = np.ones(len(table.x), dtype=bool) if cells is None else cells
-    deltas = torch.zeros(len(table.conditions), table.x.shape[1])
-    variances = torch.zeros_like(deltas)
-    controls = {}
-    for context in np.unique(table.context[table.is_control & use]):
-        x = table.x[np.flatnonzero(table.is_control & use & (table.context == context))]
-        controls[context] = (x.mean(0), _mean_variance(x))
-    for k, condition in enumerate(table.conditions):
-        if condition.context not in controls:
-            raise DataError(f"no control cells in context {condition.context!r} to compute Δ against")
-        x = table.x[np.flatnonzero(use & (table.condition_index == k))]
-        if len(x) == 0:
-            continue
-        mean, error = controls[condition.context]
-        deltas[k] = x.mean(0) - mean
-        variances[k] = _mean_variance(x) + error
-    return deltas, variances
-
-
-def _mean_variance(x: torch.Tensor) -> torch.Tensor:
-    return x.var(0, correction=1) / len(x) if len(x) > 1 else torch.zeros(x.shape[1])
-
-
 def choose_shrinkage(table: CellTable, genes: list[str], seed: int = 0) -> tuple[str, dict[str, float]]:
     """The rule whose denoised half-sample Δs best predict the other half (mean Pearson over conditions,
     the targeted genes left out, as in the benchmark). ``genes`` names the columns of ``table``.
@@ -112,8 +81,8 @@ def choose_shrinkage(table: CellTable, genes: list[str], seed: int = 0) -> tuple
     """
     rng = np.random.default_rng(seed)
     first = rng.random(len(table.x)) < 0.5
-    deltas, variances = condition_statistics(table, first)
-    held_out, _ = condition_statistics(table, ~first)
+    deltas, variances = pseudobulk_statistics(table, first)
+    held_out, _ = pseudobulk_statistics(table, ~first)
     counts = np.bincount(table.condition_index[table.condition_index >= 0], minlength=len(table.conditions))
     usable = counts >= 4
     if not usable.any():
