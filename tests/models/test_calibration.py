@@ -2,13 +2,12 @@ import json
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy.stats import norm
 
 from biojepa.data.preprocess import prepare
-from biojepa.data.schema import UNS_KEY, Condition
+from biojepa.data.schema import Condition
 from biojepa.data.splits import make_split
 from biojepa.models.calibration import (
     LEVELS,
@@ -27,25 +26,6 @@ def _censored_draws(mean: np.ndarray, variance: np.ndarray, n: int, seed: int) -
     location = censored_location(torch.as_tensor(mean), torch.as_tensor(variance)).numpy()
     noise = np.random.default_rng(seed).standard_normal((n, *mean.shape))
     return np.clip(location + noise * np.sqrt(variance), 0, None).reshape(-1, mean.shape[-1])
-
-
-def _prepared(x: np.ndarray, labels: list[str]) -> ad.AnnData:
-    obs = pd.DataFrame(
-        {
-            "perturbation": labels,
-            "perturbation_type": ["control" if lab == "control" else "crispr_ko" for lab in labels],
-            "dose": 0.0,
-            "time": np.nan,
-            "context": "ctx",
-            "batch": "b0",
-            "log_library_size": 8.0,
-        },
-        index=[f"c{i}" for i in range(len(labels))],
-    )
-    adata = ad.AnnData(x.astype(np.float32), obs=obs)
-    adata.var_names = [f"g{i}" for i in range(x.shape[1])]
-    adata.uns[UNS_KEY] = {"log_normalised": True}
-    return adata
 
 
 def test_censored_location_keeps_the_mean():
@@ -104,7 +84,7 @@ class _FixedPredictor:
         )
 
 
-def test_fit_recovers_a_known_variance_scale():
+def test_fit_recovers_a_known_variance_scale(prepared_cells):
     """Observed cells spread 4× the predicted variance: the fitted scale is about 4 for every gene."""
     rng = np.random.default_rng(3)
     mean, variance = rng.uniform(0.3, 3.0, 20), rng.uniform(0.2, 1.0, 20)
@@ -112,12 +92,12 @@ def test_fit_recovers_a_known_variance_scale():
     controls = np.zeros((300, 20))
     labels = ["P1"] * 200 + ["P2"] * 200 + ["control"] * 300
     model = _FixedPredictor(mean, variance)
-    scale = fit_variance_scale(model, _prepared(np.vstack([perturbed, controls]), labels))
+    scale = fit_variance_scale(model, prepared_cells(np.vstack([perturbed, controls]), labels))
     assert sorted(model.seen) == ["P1", "P2"]
     log2 = np.log2(scale.numpy())
     assert np.median(log2) == pytest.approx(2.0, abs=0.3)
     assert (np.abs(log2 - 2.0) <= 0.75).mean() >= 0.9
-    assert fit_variance_scale(model, _prepared(controls, ["control"] * 300)) is None
+    assert fit_variance_scale(model, prepared_cells(controls, ["control"] * 300)) is None
 
 
 def _config(tiny_config):

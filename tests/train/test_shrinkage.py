@@ -1,10 +1,7 @@
-import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from biojepa.data.schema import UNS_KEY
 from biojepa.errors import DataError
 from biojepa.train.config import TrainConfig
 from biojepa.train.data import CellTable, pseudobulk_statistics
@@ -15,27 +12,18 @@ from biojepa.train.shrinkage import (
 )
 
 
-def _table(x: np.ndarray, labels: list[str]) -> CellTable:
-    obs = pd.DataFrame(
-        {
-            "perturbation": labels,
-            "perturbation_type": ["control" if lab == "control" else "crispri" for lab in labels],
-            "dose": 0.0,
-            "time": np.nan,
-            "context": "x",
-            "batch": "b",
-            "log_library_size": 8.0,
-        },
-        index=[f"c{i}" for i in range(len(labels))],
-    )
-    adata = ad.AnnData(
-        x.astype(np.float32), obs=obs, var=pd.DataFrame(index=[f"G{j}" for j in range(x.shape[1])])
-    )
-    adata.uns[UNS_KEY] = {"log_normalised": True}
-    return CellTable.from_anndata(adata, list(adata.var_names))
+@pytest.fixture
+def table(prepared_cells):
+    """CellTable of log-normalised ``x`` and labels, all genes kept."""
+
+    def make(x: np.ndarray, labels: list[str]) -> CellTable:
+        adata = prepared_cells(x, labels, "crispri")
+        return CellTable.from_anndata(adata, list(adata.var_names))
+
+    return make
 
 
-def _sparse_screen(noise: float, n_cells: int = 20, seed: int = 0) -> tuple[CellTable, np.ndarray]:
+def _sparse_screen(table, noise: float, n_cells: int = 20, seed: int = 0) -> tuple[CellTable, np.ndarray]:
     """60 perturbations of 80 genes; each moves 4 genes strongly, the rest not at all."""
     rng = np.random.default_rng(seed)
     n_genes, n_perts = 80, 60
@@ -47,13 +35,13 @@ def _sparse_screen(noise: float, n_cells: int = 20, seed: int = 0) -> tuple[Cell
     for k in range(n_perts):
         blocks.append(rng.normal(3.0 + effects[k], noise, (n_cells, n_genes)))
         labels += [f"G{k}"] * n_cells
-    return _table(np.vstack(blocks), labels), effects
+    return table(np.vstack(blocks), labels), effects
 
 
 @pytest.mark.parametrize("rule", ["normal", "spike_slab"])
-def test_shrinkage_brings_sparse_responses_closer_to_the_truth(rule):
-    table, effects = _sparse_screen(noise=1.5)
-    deltas, variances = pseudobulk_statistics(table)
+def test_shrinkage_brings_sparse_responses_closer_to_the_truth(rule, table):
+    cells, effects = _sparse_screen(table, noise=1.5)
+    deltas, variances = pseudobulk_statistics(cells)
     shrunk = shrink_deltas(deltas, variances, rule).numpy()
     raw_error = ((deltas.numpy() - effects) ** 2).sum()
     assert ((shrunk - effects) ** 2).sum() < 0.7 * raw_error
@@ -61,9 +49,9 @@ def test_shrinkage_brings_sparse_responses_closer_to_the_truth(rule):
     assert np.abs(shrunk[~moved]).mean() < 0.6 * np.abs(deltas.numpy()[~moved]).mean()
 
 
-def test_spike_and_slab_keeps_strong_sparse_responses_at_their_size():
-    table, effects = _sparse_screen(noise=1.0)
-    deltas, variances = pseudobulk_statistics(table)
+def test_spike_and_slab_keeps_strong_sparse_responses_at_their_size(table):
+    cells, effects = _sparse_screen(table, noise=1.0)
+    deltas, variances = pseudobulk_statistics(cells)
     shrunk = shrink_deltas(deltas, variances, "spike_slab").numpy()
     moved = effects != 0
     ratio = shrunk[moved] / effects[moved]
@@ -79,9 +67,9 @@ def test_every_rule_leaves_noise_free_responses_alone():
         )
 
 
-def test_choice_follows_the_data():
-    noisy, _ = _sparse_screen(noise=1.5)
-    genes = [f"G{j}" for j in range(noisy.x.shape[1])]
+def test_choice_follows_the_data(table):
+    noisy, _ = _sparse_screen(table, noise=1.5)
+    genes = [f"g{j}" for j in range(noisy.x.shape[1])]
     rule, scores = choose_shrinkage(noisy, genes)
     assert rule == "spike_slab" and scores[rule] > scores["none"] + 0.05 and set(scores) == set(SHRINKERS)
     # many cells per perturbation and dense responses: nothing to denoise, shrinkage can only lose signal
@@ -89,8 +77,8 @@ def test_choice_follows_the_data():
     effects = rng.normal(0.0, 1.0, (30, 40))
     blocks = [rng.normal(3.0, 0.3, (400, 40))] + [rng.normal(3.0 + e, 0.3, (400, 40)) for e in effects]
     labels = ["control"] * 400 + [f"P{k}" for k in range(30) for _ in range(400)]
-    dense = _table(np.vstack(blocks), labels)
-    rule, scores = choose_shrinkage(dense, [f"G{j}" for j in range(40)])
+    dense = table(np.vstack(blocks), labels)
+    rule, scores = choose_shrinkage(dense, [f"g{j}" for j in range(40)])
     assert scores["none"] >= max(scores.values()) - 1e-3
 
 
