@@ -136,3 +136,33 @@ def test_corrupt_model_is_a_clean_error(files, tmp_path):
         ],
     )
     assert result.exit_code == 1 and "checksum" in result.output
+
+
+def test_a_simulated_screen_trains_and_predicts_with_the_simulators_priors(tmp_path, monkeypatch):
+    from biojepa.sim import simulate
+
+    # no real prior sources anywhere: the simulated screen must bring its own gene priors
+    monkeypatch.setenv("BIOJEPA_DATA_DIR", str(tmp_path / "empty"))
+    adata = prepare(simulate("tiny", 0))
+    write_h5ad(adata, tmp_path / "sim.h5ad")
+    split = make_split(adata, "unseen_perturbation", 1)
+    split.save(tmp_path / "split.json")
+    controls = adata[adata.obs["perturbation"] == "control"][:10].copy()
+    write_h5ad(controls, tmp_path / "controls.h5ad")
+    (tmp_path / "cfg.toml").write_text(CONFIG.replace("prior_kinds = []", 'prior_kinds = ["go"]'))
+    out = tmp_path / "model"
+    result = runner.invoke(
+        app,
+        ["train", "--data", str(tmp_path / "sim.h5ad"), "--split", str(tmp_path / "split.json"),
+         "--config", str(tmp_path / "cfg.toml"), "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trained = {t for label, _ in [*split.train, *split.val] for t in label.split("+")}
+    unseen = next(label for label, _ in split.test if "+" not in label and label not in trained)
+    result = runner.invoke(
+        app,
+        ["predict", "--model", str(out), "--cells", str(tmp_path / "controls.h5ad"),
+         "--perturbations", unseen, "--out", str(tmp_path / "pred.h5ad")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "predicted from gene priors" in result.output and unseen in result.output

@@ -27,6 +27,7 @@ def train_command(
     from biojepa.data.preprocess import load_prepared
     from biojepa.data.splits import Split
     from biojepa.models.world_model import WorldModel
+    from biojepa.sim import priors_of
     from biojepa.train.config import TrainConfig, default_config
 
     with user_errors():
@@ -52,7 +53,7 @@ def train_command(
                 info = "  ".join(f"{k} {v:.3g}" for k, v in list(shown.items())[:4])
                 progress.update(tasks[stage], completed=epoch + 1, info=info)
 
-            model = WorldModel(cfg).fit(
+            model = WorldModel(cfg, priors=priors_of(adata)).fit(
                 adata,
                 masks["train"],
                 masks["val"] if masks["val"].any() else None,
@@ -78,10 +79,11 @@ def predict_command(
     from biojepa.data.io import write_h5ad
     from biojepa.data.preprocess import load_prepared
     from biojepa.models.world_model import WorldModel
+    from biojepa.sim import priors_of
 
     with user_errors():
-        world = WorldModel.load(model)
         adata = load_prepared(cells)
+        world = WorldModel.load(model, priors=priors_of(adata))
         _, status = world.resolve_actions(perturbations)
         from_priors = sorted(t for t, how in status.items() if how == "prior")
         if from_priors:

@@ -106,11 +106,11 @@ def _priors_for(adata: ad.AnnData, methods: list[str]) -> GenePriors | None:
     if not any(get_method(m).needs_priors for m in methods if m != CEILING):
         return None
     from biojepa.priors import load_gene_priors
-    from biojepa.sim import simulated_priors, simulator_of
+    from biojepa.sim import priors_of
 
-    simulator = simulator_of(adata)
-    if simulator is not None:
-        return simulated_priors(simulator)
+    simulated = priors_of(adata)
+    if simulated is not None:
+        return simulated
     labels = adata.obs["perturbation"].astype(str).unique()
     return load_gene_priors(genes=sorted({t for p in labels for t in Condition(p, "").targets}))
 

@@ -9,7 +9,7 @@ from biojepa.sim.config import SimConfig, from_toml, to_toml
 from biojepa.sim.interactions import interaction_table
 from biojepa.sim.io import write_simulation
 from biojepa.sim.presets import PRESETS, preset_config, simulate
-from biojepa.sim.priors import simulated_priors
+from biojepa.sim.priors import priors_of, simulated_priors
 from biojepa.sim.simulator import Simulator
 from biojepa.sim.truth import ground_truth_deltas, simulator_of
 
@@ -21,6 +21,7 @@ __all__ = [
     "ground_truth_deltas",
     "interaction_table",
     "preset_config",
+    "priors_of",
     "simulate",
     "simulated_priors",
     "simulator_of",

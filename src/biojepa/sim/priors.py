@@ -11,6 +11,7 @@ side reduced to ``dim / 2`` numbers by truncated SVD), plus its program membersh
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
@@ -54,3 +55,12 @@ def simulated_priors(
         ]
     )
     return GenePriors("simulated_network", list(net.genes), features)
+
+
+def priors_of(adata: ad.AnnData) -> GenePriors | None:
+    """The simulator's gene priors when ``adata`` was simulated (what the benchmark and ``biojepa train``
+    give the model), else None."""
+    from biojepa.sim.truth import simulator_of
+
+    simulator = simulator_of(adata)
+    return None if simulator is None else simulated_priors(simulator)
