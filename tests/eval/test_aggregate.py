@@ -18,7 +18,11 @@ def _scores() -> pd.DataFrame:
 
 
 def test_summary_per_seed_medians_pooled_median_and_nan_handling():
-    groups = {"all": [("A", "x"), ("B", "x"), ("C", "x")], "strong": [("C", "x")], "empty": []}
+    groups = {
+        "all": [(seed, p, "x") for seed in (1, 2) for p in "ABC"],
+        "strong": [(1, "C", "x"), (2, "C", "x")],
+        "empty": [],
+    }
     out = summarise(_scores(), groups, ["pearson_delta"], seeds=[1, 2])["m"]
     stats = out["all"]["pearson_delta"]
     assert stats["per_seed"] == pytest.approx([0.2, 0.4])
@@ -28,6 +32,9 @@ def test_summary_per_seed_medians_pooled_median_and_nan_handling():
     assert stats["median"] == pytest.approx(0.3)  # of 0.1, 0.2, 0.9, 0.3, 0.5
     assert stats["n"] == 5
     assert out["strong"]["pearson_delta"]["per_seed"] == pytest.approx([0.9, 0.5])
+    # membership is per seed: C counts in "late" under seed 2 only
+    late = summarise(_scores(), {"late": [(2, "C", "x")]}, ["pearson_delta"], seeds=[1, 2])["m"]["late"]
+    assert late["pearson_delta"]["per_seed"] == [None, pytest.approx(0.5)]
     assert out["empty"]["pearson_delta"] == {
         "mean": None,
         "sd": None,

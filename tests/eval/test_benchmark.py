@@ -166,3 +166,21 @@ def test_a_method_predicting_nan_stops_the_run_with_a_clear_error(screen, tmp_pa
     with pytest.raises(DataError, match=r"method 'nan_method', seed 1: predicted Δ holds 1 NaN"):
         run_benchmark(config, tmp_path, adata=screen())
     assert not (tmp_path / "results.json").exists()
+
+
+def test_split_groups_are_counted_under_the_seed_that_made_them(tmp_path):
+    adata = prepare(simulate("tiny", 0))
+    seeds = (1, 2, 3)
+    config = BenchmarkConfig(dataset="tiny", split="doubles", seeds=seeds, methods=("train_mean",))
+    run_benchmark(config, tmp_path, adata=adata)
+    table = pd.read_csv(tmp_path / "per_perturbation.csv")
+    table = table[table["reference"] == "observed"]
+    for seed in seeds:
+        split = make_split(adata, "doubles", seed)
+        rows = table[table["seed"] == seed]
+        for name, members in split.groups.items():
+            expected = {(p, c) for p, c in members}
+            tagged = rows[rows["group"].str.split(";").apply(lambda g, n=name: n in g)]
+            assert set(zip(tagged["perturbation"], tagged["context"], strict=True)) == expected & set(
+                zip(rows["perturbation"], rows["context"], strict=True)
+            )

@@ -74,7 +74,10 @@ def _fake_benchmark(root, methods=METHODS, perturbations=PERTURBATIONS) -> None:
                     row.update({m: (1 - value if m.startswith("mse") else value) for m in METRICS})
                     rows.append(row)
     scores = pd.DataFrame(rows)
-    groups = {"all": [(p, "THP-1") for p in perturbations], "strong": [(p, "THP-1") for p in STRONG]}
+    groups = {
+        "all": [(seed, p, "THP-1") for seed in SEEDS for p in perturbations],
+        "strong": [(seed, p, "THP-1") for seed in SEEDS for p in STRONG],
+    }
     observed_rows = scores[scores["reference"] == "observed"]
     summary = summarise(observed_rows, groups, METRICS, SEEDS)
     baselines = [m for m in methods if m != "ceiling" and not m.startswith("biojepa")]

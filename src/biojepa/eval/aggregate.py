@@ -57,9 +57,10 @@ def summarise(
     """``{method: {group: {metric: summary}}}`` of a per-condition score table.
 
     ``scores`` has columns ``method``, ``seed``, ``perturbation``, ``context`` and one per metric;
-    ``groups`` maps a group name to its ``(perturbation, context)`` keys.
+    ``groups`` maps a group name to its ``(seed, perturbation, context)`` keys (a condition can belong to
+    a group under one split seed and not under another).
     """
-    keys = list(zip(scores["perturbation"], scores["context"], strict=True))
+    keys = list(zip(scores["seed"], scores["perturbation"], scores["context"], strict=True))
     out: dict = {}
     for method in dict.fromkeys(scores["method"]):
         by_method = scores["method"].to_numpy() == method

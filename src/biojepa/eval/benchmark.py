@@ -226,11 +226,12 @@ def run_benchmark(
             genes = select_hvg(adata, masks["train"] | masks["control"], config.n_hvg)
         data = adata[:, genes] if not genes.all() else adata
         truth = _gene_subset(truth_all.subset(conditions), genes)
+        # group members carry the seed: a condition's split group (e.g. doubles seen_k) differs by seed
         keys = set(truth.condition_keys())
-        groups["all"] |= keys
-        groups["strong"] |= keys & strong
+        groups["all"] |= {(seed, *k) for k in keys}
+        groups["strong"] |= {(seed, *k) for k in keys & strong}
         for name, members in split.groups.items():
-            groups.setdefault(name, set()).update(keys & set(members))
+            groups.setdefault(name, set()).update((seed, *k) for k in keys & set(members))
         train = data[masks["train"] | masks["control"]].copy()
         val = data[masks["val"]].copy() if masks["val"].any() else None
         controls = data[masks["control"]].copy()
@@ -303,8 +304,8 @@ def _results(
         "dataset": config.dataset,
         "split": config.split,
         "seeds": list(config.seeds),
-        "groups": {name: sorted({p for p, _ in keys}) for name, keys in groups.items()},
-        "group_conditions": {name: sorted(map(list, keys)) for name, keys in groups.items()},
+        "groups": {name: sorted({p for _, p, _ in keys}) for name, keys in groups.items()},
+        "group_conditions": {name: sorted(map(list, keys)) for name, keys in groups.items()},  # [seed, p, c]
         "methods": summary,
         "gap_closed": gap_closed(summary, baselines, CEILING),
         "metrics": {
@@ -344,7 +345,7 @@ def _versions() -> dict[str, str]:
 
 
 def _write_outputs(out_dir: Path, results: dict, scores: pd.DataFrame, groups: dict[str, set]) -> None:
-    keys = list(zip(scores["perturbation"], scores["context"], strict=True))
+    keys = list(zip(scores["seed"], scores["perturbation"], scores["context"], strict=True))
     membership = [";".join(g for g, members in groups.items() if k in members) for k in keys]
     table = scores.copy()
     table.insert(table.columns.get_loc("context") + 1, "group", membership)
