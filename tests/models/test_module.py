@@ -93,3 +93,17 @@ def test_a_mixed_batch_predicts_each_action_as_it_would_alone():
     together = _predict(module, vocab, labels)
     alone = torch.cat([_predict(module, vocab, [label]) for label in labels])
     torch.testing.assert_close(together, alone)
+
+
+def test_the_latent_gate_scales_only_the_latent_path_of_unmeasured_targets():
+    module, vocab = _module()
+    full = _predict(module, vocab, ["A", "C"])
+    actions = vocab.encode([Condition("C", "ctx", "crispr_ko")], strict=False)
+    z_pre = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        retrieved, _, gain, _ = module.memory_components(actions, z_pre.mean(0, keepdim=True))
+    module.effect.latent_gate.fill_(0.0)
+    gated = _predict(module, vocab, ["A", "C"])
+    torch.testing.assert_close(gated[0], full[0])  # a measured target has no latent part to gate
+    torch.testing.assert_close(gated[1:], gain * retrieved)
+    assert not torch.allclose(gated[1], full[1])

@@ -33,6 +33,7 @@ def test_fit_logs_every_stage(fitted):
     assert {"effective_rank", "regularizer"} <= set(model.history[0])
     last = model.history[-1]
     assert "val_pearson_delta" in last and 0.0 <= last["combination_gate"] <= 1.0
+    assert 0.0 <= last["latent_gate"] <= 1.0
     # the memory's denoising rule was chosen by split-half validation, every candidate scored
     assert last["memory_shrinkage"] in last["shrinkage_scores"]
     assert last["shrinkage_scores"][last["memory_shrinkage"]] == max(last["shrinkage_scores"].values())

@@ -3,12 +3,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biojepa.data.schema import UNS_KEY
+from biojepa.data.schema import UNS_KEY, Condition
 from biojepa.errors import DataError
 from biojepa.train.data import (
     CellTable,
     ControlSampler,
     pseudobulk_statistics,
+    targeted_gene_mask,
 )
 
 
@@ -78,3 +79,10 @@ def test_pseudobulk_statistics_add_condition_and_control_errors():
     np.testing.assert_allclose(variances.numpy(), [[5.25] * 3, [3.0] * 3])
     only_first = pseudobulk_statistics(table, np.array([True, True, False, True, False, False]))[0]
     np.testing.assert_allclose(only_first.numpy(), [[7.5] * 3, [0.0] * 3])  # A+B has no cell: left at 0
+
+
+def test_targeted_gene_mask_leaves_out_each_conditions_own_measured_targets():
+    conditions = [Condition("A", "x"), Condition("A+C", "x"), Condition("NOT_MEASURED", "x")]
+    keep = targeted_gene_mask(conditions, ["A", "B", "C"], 3)
+    assert keep.tolist() == [[False, True, True], [False, True, False], [True, True, True]]
+    assert targeted_gene_mask(conditions, None, 3).all()

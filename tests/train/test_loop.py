@@ -11,7 +11,7 @@ from biojepa.models.actions import ActionVocabulary
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.config import TrainConfig
 from biojepa.train.data import CellTable
-from biojepa.train.loop import FitData, Trainer, pearson_rows
+from biojepa.train.loop import FitData, Trainer, clipped_scale, pearson_rows
 
 
 def _table(n: int = 512, genes: int = 30) -> CellTable:
@@ -168,3 +168,12 @@ def test_pearson_rows():
     a = torch.tensor([[1.0, 2.0, 3.0], [1.0, 0.0, -1.0]])
     np.testing.assert_allclose(pearson_rows(a, 2 * a + 1).numpy(), [1.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(pearson_rows(a, -a).numpy(), [-1.0, -1.0], atol=1e-6)
+
+
+def test_clipped_scale_fits_least_squares_on_kept_entries_within_zero_and_one():
+    x = torch.tensor([[1.0, 2.0, 100.0]])
+    keep = torch.tensor([[True, True, False]])
+    assert clipped_scale(x, 0.5 * x, keep) == pytest.approx(0.5)
+    assert clipped_scale(x, -x, keep) == 0.0  # a latent path that points the wrong way is switched off
+    assert clipped_scale(x, 3 * x, keep) == 1.0
+    assert clipped_scale(torch.zeros(1, 3), x, keep) == 0.0

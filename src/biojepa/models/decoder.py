@@ -58,6 +58,9 @@ class EffectMemory(nn.Module):
         self.context_scale = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(n_memory))
         self.log_gain = nn.Parameter(torch.zeros(()))
+        # scale of the latent path's Δ for targets the memory does not hold measured (1 = as trained);
+        # fitted on the validation conditions after training, which are unseen targets too
+        self.register_buffer("latent_gate", torch.ones(()))
         # scale of the latent path's predicted interaction in combinations (0 = the additive expectation
         # of the targets' own predictions); fitted on validation combinations after training
         self.register_buffer("combination_gate", torch.zeros(()))

@@ -187,13 +187,20 @@ class BioJepaModule(nn.Module):
 
         Each target contributes its own prediction: its measured Δ where the memory holds it measured alone
         (the latent path's prediction of it is then dropped), else the retrieved Δ of similar training
-        targets (× ``gain``) plus the latent path's decoded Δ of the target alone. A combination adds the
-        latent path's predicted interaction (its Δ beyond the sum of its targets' latent Δs) scaled by the
-        fitted ``combination_gate`` (0, the additive expectation, until validation combinations show that
-        the interaction helps).
+        targets (× ``gain``) plus the latent path's decoded Δ of the target alone, scaled by the fitted
+        ``latent_gate`` (1 as trained; fitted on the validation targets, which the latent path has not seen
+        either). A combination adds the latent path's predicted interaction (its Δ beyond the sum of its
+        targets' latent Δs) scaled by the fitted ``combination_gate`` (0, the additive expectation, until
+        validation combinations show that the interaction helps).
         """
         retrieved, measured, gain, single_latent, interaction = parts
-        return gain * retrieved + measured + single_latent + self.effect.combination_gate * interaction
+        effect = self.effect
+        return (
+            gain * retrieved
+            + measured
+            + effect.latent_gate * single_latent
+            + effect.combination_gate * interaction
+        )
 
     def memory_parts(
         self,

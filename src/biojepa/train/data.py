@@ -186,3 +186,20 @@ def pseudobulk_statistics(
 
 def _mean_variance(x: torch.Tensor) -> torch.Tensor:
     return x.var(0, correction=1) / len(x) if len(x) > 1 else torch.zeros(x.shape[1])
+
+
+def targeted_gene_mask(
+    conditions: Sequence[Condition], genes: Sequence[str] | None, n_genes: int
+) -> torch.Tensor:
+    """Boolean (conditions × genes): False where a gene is one of the condition's own targets.
+
+    The benchmark scores every Δ with the targeted genes left out; fits that follow it do the same.
+    ``genes`` names the columns (None: nothing is left out).
+    """
+    keep = torch.ones(len(conditions), n_genes, dtype=torch.bool)
+    if genes is None:
+        return keep
+    column = {gene: j for j, gene in enumerate(genes)}
+    for k, condition in enumerate(conditions):
+        keep[k, [column[t] for t in condition.targets if t in column]] = False
+    return keep

@@ -43,7 +43,7 @@ from biojepa.train.checkpoints import (
     save_checkpoint,
 )
 from biojepa.train.config import TrainConfig
-from biojepa.train.data import CellTable, ControlSampler, pseudobulk_statistics
+from biojepa.train.data import CellTable, ControlSampler, pseudobulk_statistics, targeted_gene_mask
 from biojepa.train.schedules import ema_momentum, set_lr, warmup_cosine
 from biojepa.train.shrinkage import AUTO, choose_shrinkage, shrink_deltas
 
@@ -59,6 +59,13 @@ class FitData:
     train: CellTable
     val: CellTable | None = None
     genes: list[str] | None = None  # names of the columns; lets the memory-shrinkage choice skip targets
+
+
+def clipped_scale(x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor) -> float:
+    """Least-squares ``c`` in ``y ≈ c·x`` over the entries where ``keep``, clipped to [0, 1]."""
+    x, y = x[keep], y[keep]
+    scale = float((x * y).sum() / x.square().sum().clamp_min(1e-12))
+    return min(max(scale, 0.0), 1.0)
 
 
 def pearson_rows(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -142,7 +149,7 @@ class Trainer:
         if self._best is not None:
             self.module.load_state_dict(self._best)
         self.module.eval()
-        self._fit_combination_gate()
+        self._fit_gates()
         return self.history
 
     def _seed(self, stage_index: int, epoch: int) -> None:
@@ -410,20 +417,29 @@ class Trainer:
         return float(pearson_rows(self.module.combine(parts), target).mean())
 
     @torch.no_grad()
-    def _fit_combination_gate(self) -> None:
-        """Least-squares scale (clipped to [0, 1]) of the latent path's predicted interaction over the
-        validation combinations; 0 (the additive expectation) without any."""
-        gate = 0.0
-        rows = self._val_actions.token_mask.sum(1) > 1 if hasattr(self, "_val_actions") else None
-        if rows is not None and bool(rows.any()):  # predict the validation set only when it has pairs
+    def _fit_gates(self) -> None:
+        """Scales of the latent path, fitted on the validation conditions by least squares over their scored
+        genes (targeted genes left out) and clipped to [0, 1]. ``latent_gate`` scales the latent Δ of targets
+        not measured in training (fitted on the validation singles, unseen targets like the test ones; 1
+        without any); then ``combination_gate`` the predicted interaction of combinations (fitted on the
+        validation combinations; 0, the additive expectation, without any)."""
+        latent_gate, combination_gate = 1.0, 0.0
+        if hasattr(self, "_val_actions"):
             (retrieved, measured, gain, single_latent, interaction), target = self._val_parts()
-            rest = (target - gain * retrieved - measured - single_latent)[rows]
-            latent = interaction[rows]
-            gate = float((latent * rest).sum() / latent.square().sum().clamp_min(1e-12))
-            gate = min(max(gate, 0.0), 1.0)
-        self.module.effect.combination_gate.fill_(gate)
+            scored = targeted_gene_mask(self.data.val.conditions, self.data.genes, target.shape[1])
+            rest = target - gain * retrieved - measured
+            single = self._val_actions.token_mask.sum(1) == 1
+            if bool(single.any()):
+                latent_gate = clipped_scale(single_latent[single], rest[single], scored[single])
+            if bool((~single).any()):
+                rest = rest - latent_gate * single_latent
+                combination_gate = clipped_scale(interaction[~single], rest[~single], scored[~single])
+        self.module.effect.latent_gate.fill_(latent_gate)
+        self.module.effect.combination_gate.fill_(combination_gate)
         if self.history:
-            self.history[-1].update(combination_gate=gate, **self.shrinkage)
+            self.history[-1].update(
+                latent_gate=latent_gate, combination_gate=combination_gate, **self.shrinkage
+            )
 
     def _val_parts(self) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Memory parts (:meth:`BioJepaModule.memory_parts`) of the validation conditions and their Δs."""

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from biojepa.errors import DataError
-from biojepa.train.data import CellTable, pseudobulk_statistics
+from biojepa.train.data import CellTable, pseudobulk_statistics, targeted_gene_mask
 
 Shrinker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AUTO = "auto"
@@ -87,10 +87,7 @@ def choose_shrinkage(table: CellTable, genes: list[str], seed: int = 0) -> tuple
     usable = counts >= 4
     if not usable.any():
         return "none", {}
-    column = {gene: j for j, gene in enumerate(genes)}
-    scored = torch.ones(len(table.conditions), len(genes), dtype=torch.bool)
-    for k, condition in enumerate(table.conditions):
-        scored[k, [column[t] for t in condition.targets if t in column]] = False
+    scored = targeted_gene_mask(table.conditions, genes, len(genes))
     scores = {}
     for name, shrinker in SHRINKERS.items():
         shrunk = shrinker(deltas, variances)
