@@ -419,18 +419,22 @@ class Trainer:
     @torch.no_grad()
     def _fit_gates(self) -> None:
         """Scales of the latent path, fitted on the validation conditions by least squares over their scored
-        genes (targeted genes left out) and clipped to [0, 1]. ``latent_gate`` scales the latent Δ of targets
-        not measured in training (fitted on the validation singles, unseen targets like the test ones; 1
-        without any); then ``combination_gate`` the predicted interaction of combinations (fitted on the
-        validation combinations; 0, the additive expectation, without any)."""
+        genes (targeted genes left out) and clipped to [0, 1].
+
+        ``latent_gate`` scales the latent Δ of targets not measured in training (fitted on the validation
+        singles of such targets, unseen like the test ones; 1 without any); then ``combination_gate`` the
+        predicted interaction of combinations (fitted on the validation combinations; 0, the additive
+        expectation, without any).
+        """
         latent_gate, combination_gate = 1.0, 0.0
         if hasattr(self, "_val_actions"):
             (retrieved, measured, gain, single_latent, interaction), target = self._val_parts()
             scored = targeted_gene_mask(self.data.val.conditions, self.data.genes, target.shape[1])
             rest = target - gain * retrieved - measured
             single = self._val_actions.token_mask.sum(1) == 1
-            if bool(single.any()):
-                latent_gate = clipped_scale(single_latent[single], rest[single], scored[single])
+            unmeasured = single & (single_latent.abs().sum(1) > 0)  # measured targets have no latent part
+            if bool(unmeasured.any()):
+                latent_gate = clipped_scale(single_latent[unmeasured], rest[unmeasured], scored[unmeasured])
             if bool((~single).any()):
                 rest = rest - latent_gate * single_latent
                 combination_gate = clipped_scale(interaction[~single], rest[~single], scored[~single])
