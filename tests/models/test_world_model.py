@@ -34,6 +34,11 @@ def test_fit_logs_every_stage(fitted):
     last = model.history[-1]
     assert "val_pearson_delta" in last and 0.0 <= last["combination_gate"] <= 1.0
     assert 0.0 <= last["latent_gate"] <= 1.0
+    # the retrieval's sharpness and gain were refitted leave-one-out, and the model holds them
+    effect = model.module.effect
+    assert last["retrieval_scale"] == pytest.approx(effect.feature_scale.item())
+    assert last["retrieval_gain"] == pytest.approx(effect.log_gain.exp().item())
+    assert last["retrieval_gain"] > 0
     # the memory's denoising rule was chosen by split-half validation, every candidate scored
     assert last["memory_shrinkage"] in last["shrinkage_scores"]
     assert last["shrinkage_scores"][last["memory_shrinkage"]] == max(last["shrinkage_scores"].values())

@@ -11,7 +11,13 @@ from biojepa.models.actions import ActionVocabulary
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.config import TrainConfig
 from biojepa.train.data import CellTable
-from biojepa.train.loop import FitData, Trainer, clipped_scale, pearson_rows
+from biojepa.train.loop import (
+    FitData,
+    Trainer,
+    clipped_scale,
+    fit_retrieval,
+    pearson_rows,
+)
 
 
 def _table(n: int = 512, genes: int = 30) -> CellTable:
@@ -177,3 +183,66 @@ def test_clipped_scale_fits_least_squares_on_kept_entries_within_zero_and_one():
     assert clipped_scale(x, -x, keep) == 0.0  # a latent path that points the wrong way is switched off
     assert clipped_scale(x, 3 * x, keep) == 1.0
     assert clipped_scale(torch.zeros(1, 3), x, keep) == 0.0
+
+
+def test_clipped_scale_beside_another_predictor_counts_only_what_x_adds():
+    g = torch.Generator().manual_seed(0)
+    base, extra = torch.randn(1, 200, generator=g), torch.randn(1, 200, generator=g)
+    keep = torch.ones(1, 200, dtype=torch.bool)
+    # alone, x = base + extra looks useful for y = 2·base; beside base it adds nothing
+    assert clipped_scale(base + extra, 2 * base, keep) > 0.5
+    assert clipped_scale(base + extra, 2 * base, keep, alongside=base) == pytest.approx(0.0, abs=1e-6)
+    assert clipped_scale(extra, 2 * base + 0.3 * extra, keep, alongside=base) == pytest.approx(0.3)
+    # a zero companion falls back to the plain fit
+    assert clipped_scale(base, 0.5 * base, keep, alongside=torch.zeros(1, 200)) == pytest.approx(0.5)
+
+
+def _memory_module(features: torch.Tensor, deltas: torch.Tensor) -> BioJepaModule:
+    names = [f"G{i}" for i in range(len(features))]
+    table = dict(zip(names, features.numpy(), strict=True))
+
+    def lookup(genes):
+        return np.stack([table[g] for g in genes]), np.ones(len(genes), dtype=bool)
+
+    vocab = ActionVocabulary(names, prior_dim=features.shape[1], fingerprint_bits=8, prior_lookup=lookup)
+    vocab.add_priors(names)
+    config = ModelConfig(
+        n_genes=deltas.shape[1], n_targets=len(names), n_actions=len(names), n_memory=len(names),
+        prior_dim=features.shape[1], fingerprint_bits=8, latent_dim=4, encoder_hidden=8, action_dim=8,
+        predictor_hidden=8, predictor_blocks=1, decoder_hidden=8,
+    )  # fmt: skip
+    module = BioJepaModule(config).eval()
+    memory = vocab.encode([Condition(n, "ctx", "crispr_ko") for n in names])
+    module.set_memory(memory, deltas, torch.zeros(len(names), 4))
+    return module
+
+
+def test_fit_retrieval_sharpens_when_similar_targets_respond_alike():
+    g = torch.Generator().manual_seed(0)
+    # three pairs of twins: same prior features and same response within a pair, unrelated across pairs
+    features = torch.eye(3).repeat_interleave(2, dim=0) + 0.01 * torch.randn(6, 3, generator=g)
+    deltas = torch.randn(3, 40, generator=g).repeat_interleave(2, dim=0)
+    module = _memory_module(features, deltas)
+    scale, gain = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    assert scale >= 20.0  # a sharp nearest-neighbour lookup
+    assert gain == pytest.approx(1.0, abs=0.02)  # each entry retrieves its twin's response, as is
+    assert module.effect.feature_scale.item() == scale
+    assert module.effect.log_gain.exp().item() == pytest.approx(gain)
+
+
+def test_fit_retrieval_softens_when_features_do_not_tell_responses_apart():
+    g = torch.Generator().manual_seed(1)
+    # every response is one shared effect plus its own noise; features are unrelated to the noise
+    features = torch.randn(12, 5, generator=g)
+    deltas = torch.randn(1, 40, generator=g) + 0.8 * torch.randn(12, 40, generator=g)
+    module = _memory_module(features, deltas)
+    scale, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    assert scale <= 1.0  # close to the plain mean of the other entries, which averages the noise out
+
+
+def test_fit_retrieval_keeps_the_trained_sharpness_when_no_candidate_does_better():
+    deltas = torch.randn(4, 10, generator=torch.Generator().manual_seed(2))
+    module = _memory_module(torch.zeros(4, 3), deltas)  # no features: the sharpness changes nothing
+    module.effect.feature_scale.data.fill_(4.2)
+    scale, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    assert scale == pytest.approx(4.2)

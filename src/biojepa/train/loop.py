@@ -49,6 +49,8 @@ from biojepa.train.shrinkage import AUTO, choose_shrinkage, shrink_deltas
 
 STAGES = ("pretrain", "decoder", "dynamics")
 LAST = "last"
+# candidate sharpness values of the effect memory's retrieval (the trained value is tried first)
+RETRIEVAL_SCALES = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0)
 EpochCallback = Callable[[str, int, int, dict], None]
 
 
@@ -61,10 +63,20 @@ class FitData:
     genes: list[str] | None = None  # names of the columns; lets the memory-shrinkage choice skip targets
 
 
-def clipped_scale(x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor) -> float:
-    """Least-squares ``c`` in ``y ≈ c·x`` over the entries where ``keep``, clipped to [0, 1]."""
+def clipped_scale(
+    x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, alongside: torch.Tensor | None = None
+) -> float:
+    """Least-squares ``c`` in ``y ≈ c·x`` over the entries where ``keep``, clipped to [0, 1].
+
+    With ``alongside`` the fit is ``y ≈ c·x + s·alongside`` and ``c`` is returned: the weight ``x`` earns
+    beyond what a rescaled ``alongside`` already explains.
+    """
     x, y = x[keep], y[keep]
     scale = float((x * y).sum() / x.square().sum().clamp_min(1e-12))
+    if alongside is not None and float(alongside[keep].square().sum()) > 0:
+        design = torch.stack([x, alongside[keep]], dim=1).double()
+        solution = torch.linalg.lstsq(design, y.double().unsqueeze(1), driver="gelsd").solution
+        scale = float(solution[0])
     return min(max(scale, 0.0), 1.0)
 
 
@@ -73,6 +85,42 @@ def pearson_rows(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     p = pred - pred.mean(1, keepdim=True)
     t = truth - truth.mean(1, keepdim=True)
     return (p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1)).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Tensor) -> tuple[float, float]:
+    """Set the effect memory's retrieval sharpness (``feature_scale``) and ``gain`` leave-one-out on the
+    stored conditions, whose measured Δs are ``deltas``, over their ``scored`` genes; return both.
+
+    The sharpness minimises the training loss's direction term (size-weighted 1 − cosine of each entry's
+    retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which ties keep:
+    gradient steps move this one scale little from where it starts. The gain is then the least-squares
+    scale of those retrievals, as the training loss's scale term fits it.
+    """
+    effect = module.effect
+    actions = module.memory_actions
+    if actions is None:
+        raise RuntimeError("the effect memory is empty; call set_memory() first")
+    exclude = torch.arange(len(deltas))
+
+    def leave_one_out() -> tuple[torch.Tensor, torch.Tensor]:
+        retrieved, measured, _, _ = module.memory_components(actions, effect.contexts, exclude)
+        return retrieved * scored, (deltas - measured) * scored
+
+    candidates = (effect.feature_scale.item(), *RETRIEVAL_SCALES)
+    losses = []
+    for scale in candidates:
+        effect.feature_scale.fill_(scale)
+        retrieved, rest = leave_one_out()
+        size = rest.square().sum(1) * (retrieved.abs().sum(1) > 0)
+        losses.append(float((size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()))
+    best = candidates[int(np.argmin(losses))]
+    effect.feature_scale.fill_(best)
+    retrieved, rest = leave_one_out()
+    power = float(retrieved.square().sum())
+    if power > 0:
+        effect.log_gain.fill_(float(np.log(max(float((retrieved * rest).sum()) / power, 1e-3))))
+    return best, effect.log_gain.exp().item()
 
 
 class Trainer:
@@ -149,6 +197,7 @@ class Trainer:
         if self._best is not None:
             self.module.load_state_dict(self._best)
         self.module.eval()
+        self._fit_retrieval()
         self._fit_gates()
         return self.history
 
@@ -416,15 +465,24 @@ class Trainer:
         parts, target = self._val_parts()
         return float(pearson_rows(self.module.combine(parts), target).mean())
 
+    def _fit_retrieval(self) -> None:
+        """Refit the memory's retrieval sharpness and gain leave-one-out (:func:`fit_retrieval`)."""
+        table = self.data.train
+        scored = targeted_gene_mask(table.conditions, self.data.genes, self._deltas.shape[1])
+        scale, gain = fit_retrieval(self.module, self._deltas, scored)
+        if self.history:
+            self.history[-1].update(retrieval_scale=scale, retrieval_gain=gain)
+
     @torch.no_grad()
     def _fit_gates(self) -> None:
         """Scales of the latent path, fitted on the validation conditions by least squares over their scored
         genes (targeted genes left out) and clipped to [0, 1].
 
         ``latent_gate`` scales the latent Δ of targets not measured in training (fitted on the validation
-        singles of such targets, unseen like the test ones; 1 without any); then ``combination_gate`` the
-        predicted interaction of combinations (fitted on the validation combinations; 0, the additive
-        expectation, without any).
+        singles of such targets, unseen like the test ones, beside a free rescaling of their retrieved Δ, so
+        that the gate counts only what the latent path adds to the retrieval's direction; 1 without any);
+        then ``combination_gate`` the predicted interaction of combinations (fitted on the validation
+        combinations; 0, the additive expectation, without any).
         """
         latent_gate, combination_gate = 1.0, 0.0
         if hasattr(self, "_val_actions"):
@@ -434,7 +492,10 @@ class Trainer:
             single = self._val_actions.token_mask.sum(1) == 1
             unmeasured = single & (single_latent.abs().sum(1) > 0)  # measured targets have no latent part
             if bool(unmeasured.any()):
-                latent_gate = clipped_scale(single_latent[unmeasured], rest[unmeasured], scored[unmeasured])
+                rows = unmeasured
+                latent_gate = clipped_scale(
+                    single_latent[rows], (target - measured)[rows], scored[rows], gain * retrieved[rows]
+                )
             if bool((~single).any()):
                 rest = rest - latent_gate * single_latent
                 combination_gate = clipped_scale(interaction[~single], rest[~single], scored[~single])
