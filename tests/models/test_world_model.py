@@ -128,3 +128,15 @@ def test_interval_coverage_on_held_out_cells(fitted, screen):
     assert 0.0 <= coverage[0.5] <= coverage[0.9] <= 1.0
     own = interval_coverage(model.predict(controls, "control"), controls)
     assert 0.0 < own[0.5] < own[0.9] <= 1.0
+
+
+def test_gates_fit_on_a_validation_set_mixing_unseen_singles_and_combinations(screen, priors, tiny_config):
+    data = screen.copy()
+    labels = data.obs["perturbation"].astype(str).to_numpy()
+    labels[labels == "G7"] = "G0+G1"  # a combination of two training targets
+    data.obs["perturbation"] = labels
+    train = np.isin(labels, ["G0", "G1", "G2", "G4", "G5", "G6"])
+    val = np.isin(labels, ["G3", "G0+G1"])
+    model = WorldModel(tiny_config(), priors=priors).fit(data, train, val)
+    last = model.history[-1]
+    assert 0.0 <= last["latent_gate"] <= 1.0 and 0.0 <= last["combination_gate"] <= 1.0

@@ -494,7 +494,7 @@ class Trainer:
             if bool(unmeasured.any()):
                 rows = unmeasured
                 latent_gate = clipped_scale(
-                    single_latent[rows], (target - measured)[rows], scored[rows], gain * retrieved[rows]
+                    single_latent[rows], (target - measured)[rows], scored[rows], (gain * retrieved)[rows]
                 )
             if bool((~single).any()):
                 rest = rest - latent_gate * single_latent
