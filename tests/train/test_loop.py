@@ -246,3 +246,10 @@ def test_fit_retrieval_keeps_the_trained_sharpness_when_no_candidate_does_better
     module.effect.feature_scale.data.fill_(4.2)
     scale, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
     assert scale == pytest.approx(4.2)
+
+
+def test_fit_retrieval_leaves_a_one_entry_memory_as_trained():
+    deltas = torch.ones(1, 10)
+    module = _memory_module(torch.ones(1, 3), deltas)
+    fitted = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    assert fitted == pytest.approx((10.0, 1.0))

@@ -95,12 +95,15 @@ def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Ten
     The sharpness minimises the training loss's direction term (size-weighted 1 − cosine of each entry's
     retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which ties keep:
     gradient steps move this one scale little from where it starts. The gain is then the least-squares
-    scale of those retrievals, as the training loss's scale term fits it.
+    scale of those retrievals, as the training loss's scale term fits it. With fewer than two entries both
+    stay as trained.
     """
     effect = module.effect
     actions = module.memory_actions
     if actions is None:
         raise RuntimeError("the effect memory is empty; call set_memory() first")
+    if len(deltas) < 2:  # nothing to retrieve from once an entry's own Δ is left out
+        return effect.feature_scale.item(), effect.log_gain.exp().item()
     exclude = torch.arange(len(deltas))
 
     def leave_one_out() -> tuple[torch.Tensor, torch.Tensor]:
@@ -492,9 +495,11 @@ class Trainer:
             single = self._val_actions.token_mask.sum(1) == 1
             unmeasured = single & (single_latent.abs().sum(1) > 0)  # measured targets have no latent part
             if bool(unmeasured.any()):
-                rows = unmeasured
                 latent_gate = clipped_scale(
-                    single_latent[rows], (target - measured)[rows], scored[rows], (gain * retrieved)[rows]
+                    single_latent[unmeasured],
+                    (target - measured)[unmeasured],
+                    scored[unmeasured],
+                    alongside=(gain * retrieved)[unmeasured],
                 )
             if bool((~single).any()):
                 rest = rest - latent_gate * single_latent
