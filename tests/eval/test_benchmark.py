@@ -168,6 +168,29 @@ def test_a_method_predicting_nan_stops_the_run_with_a_clear_error(screen, tmp_pa
     assert not (tmp_path / "results.json").exists()
 
 
+class _FittingMethod(Method):
+    """Predicts zero, after choosing a scale from the training size: stands for fitted gates."""
+
+    def fit(self, train, val, priors) -> None:
+        self.n_genes, self.scale = train.n_vars, float(train.n_obs)
+
+    def fitted_values(self) -> dict:
+        return {"scale": self.scale}
+
+    def predict_deltas(self, conditions, controls) -> np.ndarray:
+        return np.zeros((len(conditions), self.n_genes))
+
+
+def test_what_a_method_fits_on_its_own_is_recorded_per_seed(screen, tmp_path, monkeypatch):
+    monkeypatch.setitem(methods_module._REGISTRY, "fitting", _FittingMethod)
+    config = BenchmarkConfig(dataset="synthetic", seeds=(1, 2), methods=("fitting", "train_mean"))
+    results = run_benchmark(config, tmp_path, adata=screen(targets=[f"G{i}" for i in range(1, 13)]))
+    fitted = json.loads((tmp_path / "results.json").read_text())["settings"]["fitted"]
+    assert fitted == results["settings"]["fitted"]
+    assert set(fitted) == {"fitting"}  # the baselines choose nothing on their own
+    assert set(fitted["fitting"]) == {"seed1", "seed2"} and fitted["fitting"]["seed1"]["scale"] > 0
+
+
 def test_split_groups_are_counted_under_the_seed_that_made_them(tmp_path):
     adata = prepare(simulate("tiny", 0))
     seeds = (1, 2, 3)

@@ -210,6 +210,7 @@ def run_benchmark(
     groups: dict[str, set] = {"all": set(), "strong": set()}
     notes: dict[str, dict] = {}
     timings: dict[str, dict] = {}
+    fitted_values: dict[str, dict] = {}
     for seed in config.seeds:
         split = make_split(adata, config.split, seed)
         masks = split.cell_masks(adata)
@@ -254,6 +255,8 @@ def run_benchmark(
                 predicted = method.predict_deltas(list(conditions), controls)
                 observed = truth
                 notes.setdefault(name, {})[f"seed{seed}_fallback"] = getattr(method, "n_fallback", None)
+                if chosen := method.fitted_values():
+                    fitted_values.setdefault(name, {})[f"seed{seed}"] = chosen
                 timings.setdefault(name, {})[f"seed{seed}"] = {
                     "fit_s": round(fitted - started, 3),
                     "predict_s": round(time.perf_counter() - fitted, 3),
@@ -274,6 +277,7 @@ def run_benchmark(
     scores = pd.concat(rows, ignore_index=True)
     results = _results(config, methods, metrics, scores, groups, ceiling_pearson, notes)
     results["settings"]["timings"] = timings
+    results["settings"]["fitted"] = fitted_values
     _write_outputs(out_dir, results, scores, groups)
     return results
 

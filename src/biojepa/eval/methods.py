@@ -51,6 +51,10 @@ class Method(ABC):
     def predict_deltas(self, conditions: list[Condition], controls: ad.AnnData) -> np.ndarray:
         """Predicted Δ ``(len(conditions), n_genes)`` vs the control mean of each condition's context."""
 
+    def fitted_values(self) -> dict[str, Any]:
+        """Scalars the last ``fit`` chose on its own (e.g. gates), recorded per seed by the benchmark."""
+        return {}
+
 
 _REGISTRY: dict[str, type[Method]] = {}
 

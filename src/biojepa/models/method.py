@@ -17,6 +17,9 @@ from biojepa.eval.methods import Method, register_method
 from biojepa.models.world_model import WorldModel
 from biojepa.train.config import TrainConfig, default_config
 
+# what the training run fits after its epochs, read from the last record of the epoch log
+FITTED_KEYS = ("memory_shrinkage", "retrieval_scale", "retrieval_gain", "latent_gate", "combination_gate")
+
 
 class _WorldModelMethod(Method):
     needs_priors = True
@@ -36,6 +39,12 @@ class _WorldModelMethod(Method):
         control = (data.obs["perturbation"].astype(str) == "control").to_numpy()
         self.model = WorldModel(self.config, priors=priors)
         self.model.fit(data, train_mask=~is_val & ~control, val_mask=is_val if val is not None else None)
+
+    def fitted_values(self) -> dict[str, Any]:
+        if self.model is None or not self.model.history:
+            return {}
+        last = self.model.history[-1]
+        return {key: last[key] for key in FITTED_KEYS if key in last}
 
     def predict_deltas(self, conditions: list[Condition], controls: ad.AnnData) -> np.ndarray:
         if self.model is None:
