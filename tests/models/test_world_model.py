@@ -140,3 +140,14 @@ def test_gates_fit_on_a_validation_set_mixing_unseen_singles_and_combinations(sc
     model = WorldModel(tiny_config(), priors=priors).fit(data, train, val)
     last = model.history[-1]
     assert 0.0 <= last["latent_gate"] <= 1.0 and 0.0 <= last["combination_gate"] <= 1.0
+
+
+def test_the_latent_gate_stays_one_when_every_validation_target_is_measured(screen, priors, tiny_config):
+    labels = screen.obs["perturbation"].astype(str).to_numpy()
+    g0 = np.flatnonzero(labels == "G0")
+    val = np.zeros(screen.n_obs, dtype=bool)
+    val[g0[::2]] = True  # half of a training target's cells: the memory holds that target measured
+    train = np.isin(labels, ["G0", "G1", "G2", "G4"]) & ~val
+    model = WorldModel(tiny_config(), priors=priors).fit(screen, train, val)
+    assert model.history[-1]["latent_gate"] == 1.0
+    assert model.module.effect.latent_gate.item() == 1.0
