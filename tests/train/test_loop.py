@@ -11,13 +11,7 @@ from biojepa.models.actions import ActionVocabulary
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.config import TrainConfig
 from biojepa.train.data import CellTable
-from biojepa.train.loop import (
-    FitData,
-    Trainer,
-    clipped_scale,
-    fit_retrieval,
-    pearson_rows,
-)
+from biojepa.train.loop import FitData, Trainer, clipped_scale, fit_retrieval, pearson_rows
 
 
 def _table(n: int = 512, genes: int = 30) -> CellTable:

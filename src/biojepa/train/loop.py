@@ -72,11 +72,11 @@ def clipped_scale(
     beyond what a rescaled ``alongside`` already explains.
     """
     x, y = x[keep], y[keep]
-    scale = float((x * y).sum() / x.square().sum().clamp_min(1e-12))
     if alongside is not None and float(alongside[keep].square().sum()) > 0:
         design = torch.stack([x, alongside[keep]], dim=1).double()
-        solution = torch.linalg.lstsq(design, y.double().unsqueeze(1), driver="gelsd").solution
-        scale = float(solution[0])
+        scale = float(torch.linalg.lstsq(design, y.double().unsqueeze(1), driver="gelsd").solution[0])
+    else:
+        scale = float((x * y).sum() / x.square().sum().clamp_min(1e-12))
     return min(max(scale, 0.0), 1.0)
 
 
@@ -87,16 +87,24 @@ def pearson_rows(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1)).clamp_min(1e-12)
 
 
+def retrieval_direction_loss(retrieved: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+    """Σ over rows of ‖rest‖² · (1 − cos(retrieved, rest)), rows that retrieved nothing left out: the
+    direction of what the memory must retrieve, weighted by its squared size so that noise-level
+    responses count little."""
+    size = rest.square().sum(dim=1) * (retrieved.abs().sum(dim=1) > 0)
+    return (size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()
+
+
 @torch.no_grad()
 def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Tensor) -> tuple[float, float]:
     """Set the effect memory's retrieval sharpness (``feature_scale``) and ``gain`` leave-one-out on the
     stored conditions, whose measured Δs are ``deltas``, over their ``scored`` genes; return both.
 
-    The sharpness minimises the training loss's direction term (size-weighted 1 − cosine of each entry's
-    retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which ties keep:
-    gradient steps move this one scale little from where it starts. The gain is then the least-squares
-    scale of those retrievals, as the training loss's scale term fits it. With fewer than two entries both
-    stay as trained.
+    The sharpness minimises the training loss's direction term (:func:`retrieval_direction_loss` of each
+    entry's retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which
+    ties keep: gradient steps move this one scale little from where it starts. The gain is then the
+    least-squares scale of those retrievals, as the training loss's scale term fits it. With fewer than
+    two entries both stay as trained.
     """
     effect = module.effect
     actions = module.memory_actions
@@ -114,9 +122,7 @@ def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Ten
     losses = []
     for scale in candidates:
         effect.feature_scale.fill_(scale)
-        retrieved, rest = leave_one_out()
-        size = rest.square().sum(1) * (retrieved.abs().sum(1) > 0)
-        losses.append(float((size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()))
+        losses.append(float(retrieval_direction_loss(*leave_one_out())))
     best = candidates[int(np.argmin(losses))]
     effect.feature_scale.fill_(best)
     retrieved, rest = leave_one_out()
@@ -455,8 +461,7 @@ class Trainer:
         # The latent path learns what the memory leaves over; for a combination of measured singles that
         # is the interaction (the latent path's own predictions of those singles are swapped for them).
         rest = target - measured
-        size = rest.square().sum(dim=1) * (retrieved.abs().sum(dim=1) > 0)
-        direction_loss = (size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()
+        direction_loss = retrieval_direction_loss(retrieved, rest)
         scale_loss = F.mse_loss(gain * retrieved.detach(), rest, reduction="sum")
         memory = (gain * retrieved + measured).detach()
         latent_loss = F.mse_loss(memory + single_latent + interaction, target, reduction="sum")
@@ -491,18 +496,15 @@ class Trainer:
         if hasattr(self, "_val_actions"):
             (retrieved, measured, gain, single_latent, interaction), target = self._val_parts()
             scored = targeted_gene_mask(self.data.val.conditions, self.data.genes, target.shape[1])
-            rest = target - gain * retrieved - measured
+            rest, memory = target - measured, gain * retrieved
             single = self._val_actions.token_mask.sum(1) == 1
             unmeasured = single & (single_latent.abs().sum(1) > 0)  # measured targets have no latent part
             if bool(unmeasured.any()):
                 latent_gate = clipped_scale(
-                    single_latent[unmeasured],
-                    (target - measured)[unmeasured],
-                    scored[unmeasured],
-                    alongside=(gain * retrieved)[unmeasured],
+                    single_latent[unmeasured], rest[unmeasured], scored[unmeasured], memory[unmeasured]
                 )
             if bool((~single).any()):
-                rest = rest - latent_gate * single_latent
+                rest = rest - memory - latent_gate * single_latent
                 combination_gate = clipped_scale(interaction[~single], rest[~single], scored[~single])
         self.module.effect.latent_gate.fill_(latent_gate)
         self.module.effect.combination_gate.fill_(combination_gate)
