@@ -43,3 +43,7 @@ def test_bad_options_give_a_one_line_error(tmp_path):
         app, ["benchmark", "--dataset", "x", "--control-by", "plate", "--out", str(tmp_path)]
     )
     assert result.exit_code == 1 and "--control-by" in result.output
+    result = runner.invoke(
+        app, ["benchmark", "--dataset", "x", "--training-seed", "each", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "--training-seed must be an integer or 'split'" in result.output

@@ -191,6 +191,34 @@ def test_what_a_method_fits_on_its_own_is_recorded_per_seed(screen, tmp_path, mo
     assert set(fitted["fitting"]) == {"seed1", "seed2"} and fitted["fitting"]["seed1"]["scale"] > 0
 
 
+class _SeededMethod(_FittingMethod):
+    """Records the seed it was built with: stands for a model with its own randomness."""
+
+    seeded = True
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def fitted_values(self) -> dict:
+        return {"seed": self.seed}
+
+
+@pytest.mark.parametrize(
+    ("training_seed", "expected"), [(0, {1: 0, 2: 0}), (7, {1: 7, 2: 7}), (None, {1: 1, 2: 2})]
+)
+def test_seeded_methods_train_with_the_fixed_training_seed_or_the_split_seed(
+    screen, tmp_path, monkeypatch, training_seed, expected
+):
+    monkeypatch.setitem(methods_module._REGISTRY, "seeded", _SeededMethod)
+    config = BenchmarkConfig(
+        dataset="synthetic", seeds=(1, 2), methods=("seeded", "train_mean"), training_seed=training_seed
+    )
+    results = run_benchmark(config, tmp_path, adata=screen(targets=[f"G{i}" for i in range(1, 13)]))
+    fitted = results["settings"]["fitted"]["seeded"]
+    assert {s: fitted[f"seed{s}"]["seed"] for s in (1, 2)} == expected
+    assert results["settings"]["training_seed"] == training_seed
+
+
 def test_split_groups_are_counted_under_the_seed_that_made_them(tmp_path):
     adata = prepare(simulate("tiny", 0))
     seeds = (1, 2, 3)

@@ -55,6 +55,15 @@ def summary_table(results: dict, metric: str = HEADLINE_METRIC) -> Table:
     return table
 
 
+def _parse_training_seed(text: str) -> int | None:
+    if text.strip() == "split":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"--training-seed must be an integer or 'split', not {text!r}") from None
+
+
 def benchmark(
     dataset: Annotated[str, typer.Option("--dataset", help="Registry name or .h5ad path.")],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
@@ -80,6 +89,14 @@ def benchmark(
     export_cell_eval: Annotated[
         Path | None, typer.Option("--export-cell-eval", help="Also write cell-eval AnnData pairs here.")
     ] = None,
+    training_seed: Annotated[
+        str,
+        typer.Option(
+            "--training-seed",
+            help="Seed of the world model's own randomness: an integer used for every split seed, or "
+            "'split' to train each split seed with its own value.",
+        ),
+    ] = "0",
 ) -> None:
     """Run every method on the same splits; write results.json, per_perturbation.csv, deltas/, report."""
     from biojepa.eval.benchmark import BenchmarkConfig, resolve_methods, run_benchmark
@@ -97,6 +114,7 @@ def benchmark(
             methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
             control_by=control_by,  # type: ignore[arg-type]
             n_hvg=n_hvg,
+            training_seed=_parse_training_seed(training_seed),
         )
         total = len(config.seeds) * len(resolve_methods(config.methods))
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -9,6 +9,11 @@ Groups: ``all`` (every test condition), ``strong`` (conditions whose split-half 
 least 0.5, measured once on the whole dataset with the ceiling's fixed seed, so a condition is strong or
 not whichever split seed tests it) and the split's own groups (e.g. doubles ``seen_0``…``seen_2``).
 
+Methods with randomness of their own (``Method.seeded``: the world model) are built with
+``training_seed``, the same for every split seed (0 by default, so a split seed's result does not
+depend on which other seeds run), or with the split seed itself when ``training_seed`` is None; the
+spread over seeds then covers initialisation and minibatch order too.
+
 Outputs in ``out_dir`` (each written atomically): ``results.json`` (summaries, see
 :mod:`biojepa.eval.aggregate`), ``per_perturbation.csv`` (one row per method, seed, condition and
 reference, with the groups it belongs to, ``;``-joined, and the number of observed cells, which is
@@ -39,7 +44,7 @@ from biojepa.data.schema import Condition
 from biojepa.errors import DataError
 from biojepa.eval.aggregate import AGGREGATION, GAP_CLOSED, gap_closed, summarise
 from biojepa.eval.ceiling import split_half
-from biojepa.eval.methods import available_methods, get_method
+from biojepa.eval.methods import Method, available_methods, get_method, method_class
 from biojepa.eval.metrics import available_metrics, get_metric, score_predictions
 from biojepa.eval.pseudobulk import ControlBy, PseudobulkDeltas, pseudobulk_deltas
 from biojepa.priors.base import GenePriors
@@ -62,6 +67,7 @@ class BenchmarkConfig:
     n_hvg: int | None = None
     strong_threshold: float = 0.5
     ceiling_seed: int = 0
+    training_seed: int | None = 0  # None: each split seed trains with its own value
 
 
 def resolve_methods(names: Sequence[str]) -> list[str]:
@@ -248,7 +254,7 @@ def run_benchmark(
                 )
                 predicted, observed = halves.predicted.deltas, halves.observed
             else:
-                method = get_method(name)
+                method = _build_method(name, seed if config.training_seed is None else config.training_seed)
                 started = time.perf_counter()
                 method.fit(train, val, priors)
                 fitted = time.perf_counter()
@@ -280,6 +286,11 @@ def run_benchmark(
     results["settings"]["fitted"] = fitted_values
     _write_outputs(out_dir, results, scores, groups)
     return results
+
+
+def _build_method(name: str, training_seed: int) -> Method:
+    """A fresh instance of ``name``; a seeded method gets ``training_seed``."""
+    return get_method(name, seed=training_seed) if method_class(name).seeded else get_method(name)
 
 
 def _export(

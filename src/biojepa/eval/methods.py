@@ -34,14 +34,16 @@ class Method(ABC):
     """A perturbation-response predictor scored by the benchmark.
 
     Class attributes: ``name`` (set by :func:`register_method`), ``uses_perturbation`` (False for
-    predictors that ignore which intervention is asked, e.g. the training mean), ``is_baseline`` and
-    ``needs_priors`` (True when ``fit`` requires gene priors).
+    predictors that ignore which intervention is asked, e.g. the training mean), ``is_baseline``,
+    ``needs_priors`` (True when ``fit`` requires gene priors) and ``seeded`` (True when the constructor
+    takes a ``seed`` for the method's own randomness, e.g. weight initialisation).
     """
 
     name: ClassVar[str] = ""
     uses_perturbation: ClassVar[bool] = True
     is_baseline: ClassVar[bool] = False
     needs_priors: ClassVar[bool] = False
+    seeded: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, train: ad.AnnData, val: ad.AnnData | None, priors: GenePriors | None) -> None:
@@ -86,11 +88,15 @@ def available_methods() -> list[str]:
     return list(_REGISTRY)
 
 
-def get_method(name: str, **kwargs: Any) -> Method:
-    """A new instance of the method registered as ``name``, built with ``kwargs``."""
+def method_class(name: str) -> type[Method]:
+    """The :class:`Method` subclass registered as ``name``."""
     _load_providers()
     try:
-        cls = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown method {name!r}; available: {list(_REGISTRY)}") from None
-    return cls(**kwargs)
+
+
+def get_method(name: str, **kwargs: Any) -> Method:
+    """A new instance of the method registered as ``name``, built with ``kwargs``."""
+    return method_class(name)(**kwargs)

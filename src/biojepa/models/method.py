@@ -23,6 +23,7 @@ FITTED_KEYS = ("memory_shrinkage", "retrieval_scale", "retrieval_gain", "latent_
 
 class _WorldModelMethod(Method):
     needs_priors = True
+    seeded = True
     blind = False
 
     def __init__(self, config: TrainConfig | None = None, seed: int = 0) -> None:
