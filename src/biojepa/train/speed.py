@@ -99,7 +99,7 @@ def _cells_per_epoch(config: TrainConfig, stage: str, n_cells: int) -> int:
 
 
 def _fit(
-    adata, masks: dict, config: TrainConfig, counter: FlopCounterMode | None = None
+    adata, masks: dict, config: TrainConfig, priors, counter: FlopCounterMode | None = None
 ) -> tuple[list[tuple[str, float, float]], float]:
     """Fit the world model (under ``counter`` when given); return ``(stage, seconds, cumulative FLOPs)`` at
     each epoch's end and the seconds after the last epoch (memory refits, gates, calibration)."""
@@ -114,12 +114,16 @@ def _fit(
         last[0] = now
 
     with counter if counter is not None else nullcontext():
-        WorldModel(config).fit(adata, train_mask=masks["train"], val_mask=masks["val"], on_epoch=on_epoch)
+        model = WorldModel(config, priors=priors)
+        model.fit(adata, train_mask=masks["train"], val_mask=masks["val"], on_epoch=on_epoch)
     return marks, time.perf_counter() - last[0]
 
 
-def training_run_speed(adata, peak32: float, config: TrainConfig | None = None) -> dict:
+def training_run_speed(adata, peak32: float, config: TrainConfig | None = None, priors=None) -> dict:
     """Per stage of a whole world-model fit: epochs, seconds, cells/s, GFLOP/s and share of ``peak32``.
+
+    ``priors`` are the gene priors the fit uses (the benchmark's: the simulator's own on simulated data);
+    None loads those the config names.
 
     Seconds come from a full run; each stage's FLOPs per epoch from a second run of one epoch per stage
     (two of dynamics, whose first epoch also sets up the effect memory) under a FLOP counter, which
@@ -132,11 +136,11 @@ def training_run_speed(adata, peak32: float, config: TrainConfig | None = None) 
     masks = make_split(adata, "unseen_perturbation", 1).cell_masks(adata)
     n_cells = int((masks["train"] | masks["control"]).sum())
     started = time.perf_counter()
-    marks, after = _fit(adata, masks, config)
+    marks, after = _fit(adata, masks, config, priors)
     total = time.perf_counter() - started
     short = copy.deepcopy(config)
     short.pretrain.epochs, short.decoder.epochs, short.dynamics.epochs = 1, 1, 2
-    counted, _ = _fit(adata, masks, short, FlopCounterMode(display=False))
+    counted, _ = _fit(adata, masks, short, priors, FlopCounterMode(display=False))
     cumulative = [0.0] + [flops for _, _, flops in counted]
     last_epoch_flops = {name: cumulative[i + 1] - cumulative[i] for i, (name, _, _) in enumerate(counted)}
     stages = {}
@@ -165,16 +169,21 @@ def main() -> None:
     """Measure and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="screen")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="a screen written by `biojepa simulate` instead"
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--encoder", choices=ENCODERS, default="mlp")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--skip-training-run", action="store_true", help="time the pretraining step only")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from biojepa.data.preprocess import prepare
-    from biojepa.sim import simulate
+    import anndata as ad
 
-    adata = prepare(simulate(args.preset, 0))
+    from biojepa.data.preprocess import prepare
+    from biojepa.sim import priors_of, simulate
+
+    adata = prepare(simulate(args.preset, 0) if args.data is None else ad.read_h5ad(args.data))
     table = CellTable.from_anndata(adata, list(map(str, adata.var_names)))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -182,7 +191,8 @@ def main() -> None:
     peak16 = matmul_gflops(dtype=torch.bfloat16)
     fp32 = pretrain_step_speed(table, args.steps, encoder=args.encoder)
     bf16 = pretrain_step_speed(table, args.steps, bf16=True, encoder=args.encoder)
-    option = "" if args.encoder == "mlp" else f" --encoder {args.encoder}"
+    option = "" if args.data is None else f" --data {args.data}"
+    option += "" if args.encoder == "mlp" else f" --encoder {args.encoder}"
     option += "" if args.threads is None else f" --threads {args.threads}"
     option += " --skip-training-run" if args.skip_training_run else ""
     report = {
@@ -200,7 +210,7 @@ def main() -> None:
         "pretrain_step_bf16_autocast": bf16 | {"fraction_of_matmul_peak": bf16["gflops_per_second"] / peak16},
     }
     if args.encoder == "mlp" and not args.skip_training_run:
-        report["training_run_fp32"] = training_run_speed(adata, peak32)
+        report["training_run_fp32"] = training_run_speed(adata, peak32, priors=priors_of(adata))
     if args.encoder != "mlp":
         report["mlp_pretrain_step_fp32_same_run"] = pretrain_step_speed(table, args.steps)
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
