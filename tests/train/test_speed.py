@@ -6,7 +6,13 @@ from biojepa.data.preprocess import prepare
 from biojepa.sim import simulate
 from biojepa.train.config import default_config
 from biojepa.train.data import CellTable
-from biojepa.train.speed import STAGE_NAMES, matmul_gflops, pretrain_step_speed, training_run_speed
+from biojepa.train.speed import (
+    STAGE_NAMES,
+    cpu_description,
+    matmul_gflops,
+    pretrain_step_speed,
+    training_run_speed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +34,12 @@ def _small_config():
 
 def test_matmul_throughput_is_positive():
     assert matmul_gflops(size=128, repeats=2) > 0
+
+
+def test_the_cpu_is_described_with_its_vector_capability():
+    cpu = cpu_description()
+    assert cpu["model"] and isinstance(cpu["torch_capability"], str) and cpu["torch_capability"]
+    assert isinstance(cpu["native_bf16"], bool)
 
 
 def test_pretrain_step_counts_flops_and_cells(tiny):

@@ -43,6 +43,23 @@ def matmul_gflops(size: int = 2048, repeats: int = 10, dtype: torch.dtype = torc
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def cpu_description() -> dict:
+    """This CPU: its model name, the vector instructions torch dispatches to and whether matrix products
+    in bf16 run natively (AVX512-BF16 or AMX); without that bf16 is emulated and not worth timing."""
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return {
+        "model": name,
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    }
+
+
 # the packaged config that runs each encoder
 ENCODER_CONFIGS = {"mlp": "default", "program_tokens": "program_tokens"}
 
@@ -187,10 +204,15 @@ def main() -> None:
     table = CellTable.from_anndata(adata, list(map(str, adata.var_names)))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    cpu = cpu_description()
     peak32 = matmul_gflops()
-    peak16 = matmul_gflops(dtype=torch.bfloat16)
     fp32 = pretrain_step_speed(table, args.steps, encoder=args.encoder)
-    bf16 = pretrain_step_speed(table, args.steps, bf16=True, encoder=args.encoder)
+    bf16_report: dict = {"skipped": f"no native bf16 matrix products on this CPU ({cpu['torch_capability']})"}
+    peak16 = None
+    if cpu["native_bf16"]:
+        peak16 = matmul_gflops(dtype=torch.bfloat16)
+        bf16 = pretrain_step_speed(table, args.steps, bf16=True, encoder=args.encoder)
+        bf16_report = bf16 | {"fraction_of_matmul_peak": bf16["gflops_per_second"] / peak16}
     option = "" if args.data is None else f" --data {args.data}"
     option += "" if args.encoder == "mlp" else f" --encoder {args.encoder}"
     option += "" if args.threads is None else f" --threads {args.threads}"
@@ -203,11 +225,12 @@ def main() -> None:
         "cells": adata.n_obs,
         "genes": adata.n_vars,
         "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
+        "machine": platform.machine(),
+        "cpu": cpu,
         "matmul_gflops_fp32": peak32,
         "matmul_gflops_bf16": peak16,
         "pretrain_step_fp32": fp32 | {"fraction_of_matmul_peak": fp32["gflops_per_second"] / peak32},
-        "pretrain_step_bf16_autocast": bf16 | {"fraction_of_matmul_peak": bf16["gflops_per_second"] / peak16},
+        "pretrain_step_bf16_autocast": bf16_report,
     }
     if args.encoder == "mlp" and not args.skip_training_run:
         report["training_run_fp32"] = training_run_speed(adata, peak32, priors=priors_of(adata))
