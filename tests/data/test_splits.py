@@ -104,6 +104,29 @@ def test_doubles_seen_groups():
     assert grouped == _labels(split.test)
 
 
+def test_unseen_perturbation_groups_test_conditions_by_targets_perturbed_in_training():
+    singles = ["A", "B", "C", "D", "E", "F", "G", "H"]
+    doubles = ["A+B", "C+D", "E+F", "G+H", "A+H"]
+    perts = ["control"] * 3 + [p for p in singles + doubles for _ in range(2)]
+    adata = _canonical(perts)
+    for seed in range(1, 6):
+        split = make_split(adata, "unseen_perturbation", seed, test_fraction=0.4, val_fraction=0.1)
+        fitted = {g for label in _labels(split.train) | _labels(split.val) for g in label.split("+")}
+        for name, keys in split.groups.items():
+            for label in _labels(keys):
+                n_known = sum(g in fitted for g in label.split("+"))
+                targets = len(label.split("+"))
+                assert {0: "novel_targets", targets: "known_targets"}.get(
+                    n_known, "partly_known_targets"
+                ) == name
+        assert set().union(*(_labels(v) for v in split.groups.values())) == _labels(split.test)
+
+
+def test_unseen_perturbation_of_singles_only_has_no_target_groups():
+    adata = _canonical(["control"] * 3 + [p for p in "ABCDEFGH" for _ in range(2)])
+    assert make_split(adata, "unseen_perturbation", 1).groups == {}
+
+
 def test_unseen_context_keeps_held_out_controls_as_inputs():
     perts = ["control", "A", "B", "C"] * 2 * 3
     contexts = ["X"] * 12 + ["Y"] * 12

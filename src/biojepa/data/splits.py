@@ -3,7 +3,11 @@
 Kinds:
 
 - ``unseen_perturbation``: a ``test_fraction`` of the perturbation labels is held out in every
-  context; ``val_fraction`` of the remaining labels goes to validation.
+  context; ``val_fraction`` of the remaining labels goes to validation. When some perturbations are
+  combinations, a held-out label's targets may still be perturbed in training as part of another
+  label (target ``A`` held out alone while ``A+B`` trains), so the test conditions are grouped:
+  ``novel_targets`` (no target perturbed in any training or validation condition),
+  ``known_targets`` (every target perturbed in one) and ``partly_known_targets``.
 - ``doubles`` (Norman et al. 2019 / GEARS style): a ``test_fraction`` of the single-gene
   perturbations is held out (those genes are unseen) and ``val_fraction`` of the rest goes to
   validation. A double is ``seen_k`` when ``k`` of its genes have their single perturbation in
@@ -155,6 +159,7 @@ def make_split(
     params: dict[str, float | str] = {"test_fraction": test_fraction, "val_fraction": val_fraction}
     if kind == "unseen_perturbation":
         parts = _by_label(conditions, {p for p, _ in conditions}, rng, test_fraction, val_fraction)
+        parts |= _target_groups(parts)
     elif kind == "unseen_compound":
         compounds = set(
             perturbed.loc[perturbed["perturbation_type"].astype(str) == "compound", "perturbation"]
@@ -206,6 +211,28 @@ def _by_label(
     return _assign(
         conditions, lambda p, _: "test" if p in test_labels else "val" if p in val_labels else "train"
     )
+
+
+def _target_groups(parts: dict[str, list[Key]]) -> dict[str, list[Key]]:
+    """Test conditions grouped by how many of their targets a training or validation condition perturbs
+    (alone or in a combination); no groups when no condition is a combination (every target is novel)."""
+    fitted = parts["train"] + parts["val"]
+    if all(len(split_perturbation(p)) == 1 for p, _ in fitted + parts["test"]):
+        return {}
+    known = {g for p, _ in fitted for g in split_perturbation(p)}
+    groups: dict[str, list[Key]] = {}
+    for perturbation, context in parts["test"]:
+        targets = split_perturbation(perturbation)
+        n_known = sum(g in known for g in targets)
+        name = (
+            "novel_targets"
+            if n_known == 0
+            else "known_targets"
+            if n_known == len(targets)
+            else "partly_known_targets"
+        )
+        groups.setdefault(name, []).append((perturbation, context))
+    return groups
 
 
 def _doubles(
