@@ -112,14 +112,18 @@ def test_unseen_perturbation_groups_test_conditions_by_targets_perturbed_in_trai
     for seed in range(1, 6):
         split = make_split(adata, "unseen_perturbation", seed, test_fraction=0.4, val_fraction=0.1)
         fitted = {g for label in _labels(split.train) | _labels(split.val) for g in label.split("+")}
-        for name, keys in split.groups.items():
-            for label in _labels(keys):
+        groups = {name: _labels(keys) for name, keys in split.groups.items()}
+        assert groups.get("single", set()) == {p for p in _labels(split.test) if "+" not in p}
+        assert groups.get("combination", set()) == {p for p in _labels(split.test) if "+" in p}
+        by_known = {name: labels for name, labels in groups.items() if name.endswith("_targets")}
+        for name, labels in by_known.items():
+            for label in labels:
                 n_known = sum(g in fitted for g in label.split("+"))
                 targets = len(label.split("+"))
                 assert {0: "novel_targets", targets: "known_targets"}.get(
                     n_known, "partly_known_targets"
                 ) == name
-        assert set().union(*(_labels(v) for v in split.groups.values())) == _labels(split.test)
+        assert set().union(*by_known.values()) == _labels(split.test)
 
 
 def test_unseen_perturbation_of_singles_only_has_no_target_groups():

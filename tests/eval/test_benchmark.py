@@ -235,3 +235,8 @@ def test_split_groups_are_counted_under_the_seed_that_made_them(tmp_path):
             assert set(zip(tagged["perturbation"], tagged["context"], strict=True)) == expected & set(
                 zip(rows["perturbation"], rows["context"], strict=True)
             )
+            # the same group restricted to the strong conditions
+            strong = rows[rows["group"].str.split(";").apply(lambda g: "strong" in g)]
+            strong_keys = set(zip(strong["perturbation"], strong["context"], strict=True))
+            tagged = rows[rows["group"].str.split(";").apply(lambda g, n=name: f"strong_{n}" in g)]
+            assert set(zip(tagged["perturbation"], tagged["context"], strict=True)) == expected & strong_keys

@@ -6,8 +6,8 @@ Kinds:
   context; ``val_fraction`` of the remaining labels goes to validation. When some perturbations are
   combinations, a held-out label's targets may still be perturbed in training as part of another
   label (target ``A`` held out alone while ``A+B`` trains), so the test conditions are grouped:
-  ``novel_targets`` (no target perturbed in any training or validation condition),
-  ``known_targets`` (every target perturbed in one) and ``partly_known_targets``.
+  ``single`` / ``combination``, and ``novel_targets`` (no target perturbed in any training or
+  validation condition), ``known_targets`` (every target perturbed in one) or ``partly_known_targets``.
 - ``doubles`` (Norman et al. 2019 / GEARS style): a ``test_fraction`` of the single-gene
   perturbations is held out (those genes are unseen) and ``val_fraction`` of the rest goes to
   validation. A double is ``seen_k`` when ``k`` of its genes have their single perturbation in
@@ -214,8 +214,9 @@ def _by_label(
 
 
 def _target_groups(parts: dict[str, list[Key]]) -> dict[str, list[Key]]:
-    """Test conditions grouped by how many of their targets a training or validation condition perturbs
-    (alone or in a combination); no groups when no condition is a combination (every target is novel)."""
+    """Test conditions grouped by their number of targets (``single`` / ``combination``) and by how many of
+    them a training or validation condition perturbs (alone or in a combination); no groups when no
+    condition is a combination (every test condition is then a single with a novel target)."""
     fitted = parts["train"] + parts["val"]
     if all(len(split_perturbation(p)) == 1 for p, _ in fitted + parts["test"]):
         return {}
@@ -223,6 +224,9 @@ def _target_groups(parts: dict[str, list[Key]]) -> dict[str, list[Key]]:
     groups: dict[str, list[Key]] = {}
     for perturbation, context in parts["test"]:
         targets = split_perturbation(perturbation)
+        groups.setdefault("single" if len(targets) == 1 else "combination", []).append(
+            (perturbation, context)
+        )
         n_known = sum(g in known for g in targets)
         name = (
             "novel_targets"

@@ -7,7 +7,8 @@ cells of a test condition against the control cells of its context (:mod:`biojep
 
 Groups: ``all`` (every test condition), ``strong`` (conditions whose split-half ceiling Pearson Δ is at
 least 0.5, measured once on the whole dataset with the ceiling's fixed seed, so a condition is strong or
-not whichever split seed tests it) and the split's own groups (e.g. doubles ``seen_0``…``seen_2``).
+not whichever split seed tests it) and the split's own groups (e.g. doubles ``seen_0``…``seen_2``),
+each also restricted to its strong conditions (``strong_seen_0``…).
 
 Methods with randomness of their own (``Method.seeded``: the world model) are built with
 ``training_seed``, the same for every split seed (0 by default, so a split seed's result does not
@@ -239,6 +240,9 @@ def run_benchmark(
         groups["strong"] |= {(seed, *k) for k in keys & strong}
         for name, members in split.groups.items():
             groups.setdefault(name, set()).update((seed, *k) for k in keys & set(members))
+            groups.setdefault(f"strong_{name}", set()).update(
+                (seed, *k) for k in keys & set(members) & strong
+            )
         train = data[masks["train"] | masks["control"]].copy()
         val = data[masks["val"]].copy() if masks["val"].any() else None
         controls = data[masks["control"]].copy()
