@@ -42,7 +42,7 @@ LEVEL = {
 }
 
 
-def _fake_benchmark(root, methods=METHODS, perturbations=PERTURBATIONS) -> None:
+def _fake_benchmark(root, methods=METHODS, perturbations=PERTURBATIONS, n_extra_groups: int = 0) -> None:
     """A benchmark output dir in the benchmark's format, summarised by its own aggregation code.
 
     Each condition's score is LEVEL[method] + 0.05·i + 0.01·seed (1 − that for error metrics), and the
@@ -78,6 +78,7 @@ def _fake_benchmark(root, methods=METHODS, perturbations=PERTURBATIONS) -> None:
         "all": [(seed, p, "THP-1") for seed in SEEDS for p in perturbations],
         "strong": [(seed, p, "THP-1") for seed in SEEDS for p in STRONG],
     }
+    groups |= {f"extra{k}": groups["all"] for k in range(n_extra_groups)}
     observed_rows = scores[scores["reference"] == "observed"]
     summary = summarise(observed_rows, groups, METRICS, SEEDS)
     baselines = [m for m in methods if m != "ceiling" and not m.startswith("biojepa")]
@@ -85,7 +86,11 @@ def _fake_benchmark(root, methods=METHODS, perturbations=PERTURBATIONS) -> None:
         "dataset": "papalexi2021 <test>",
         "split": "unseen_perturbation",
         "seeds": SEEDS,
-        "groups": {"all": sorted(set(perturbations)), "strong": [p for p in STRONG if p in perturbations]},
+        "groups": {
+            "all": sorted(set(perturbations)),
+            "strong": [p for p in STRONG if p in perturbations],
+            **{f"extra{k}": sorted(set(perturbations)) for k in range(n_extra_groups)},
+        },
         "methods": summary,
         "gap_closed": gap_closed(summary, baselines, "ceiling"),
         "settings": {"baselines": baselines, "aggregation": AGGREGATION},
@@ -128,6 +133,16 @@ def test_report_mentions_every_method_and_metric_and_writes_valid_pngs(baseline_
         assert image.ndim == 3 and min(image.shape[:2]) > 100
         assert f'src="figures/{png.name}"' in page
     assert not list(root.rglob("*.tmp"))
+
+
+def test_bar_charts_of_many_groups_wrap_into_rows_of_four(baseline_report, tmp_path):
+    _fake_benchmark(tmp_path, n_extra_groups=4)  # 6 groups: a row of 4 and a row of 2
+    write_report(tmp_path)
+    name = f"metric_{METRICS[0]}.png"
+    two_groups = imread(baseline_report[0] / "figures" / name).shape
+    six_groups = imread(tmp_path / "figures" / name).shape
+    assert 1.5 * two_groups[0] < six_groups[0] < 2.5 * two_groups[0]  # two rows
+    assert six_groups[1] < 2.5 * two_groups[1]  # four columns, not six
 
 
 def test_scatter_uses_the_best_baseline_without_the_model(baseline_report):

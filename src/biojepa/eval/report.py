@@ -36,6 +36,7 @@ _BASELINE_COLOUR = "#a6a6a6"
 _MODEL_COLOUR = "#1f6fb4"
 _ABLATION_COLOUR = "#9cc3e6"
 _CEILING_COLOUR = "#c0392b"
+_CHART_COLUMNS = 4  # groups per row of a metric's bar chart
 
 
 @dataclass(frozen=True)
@@ -183,12 +184,17 @@ def _colour(results: BenchmarkResults, method: str) -> tuple[str, str]:
 
 def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
     methods = [m for m in results.methods if m != CEILING]
+    n_columns = min(len(results.groups), _CHART_COLUMNS)
+    n_rows = -(-len(results.groups) // n_columns)
     fig = Figure(
-        figsize=(max(4.0, 0.55 * len(methods) + 1.5) * len(results.groups), 3.6), layout="constrained"
+        figsize=(max(4.0, 0.55 * len(methods) + 1.5) * n_columns, 3.6 * n_rows), layout="constrained"
     )
-    axes = fig.subplots(1, len(results.groups), sharey=True, squeeze=False)[0]
+    grid = fig.subplots(n_rows, n_columns, sharey=True, squeeze=False)
+    axes = list(grid.ravel())
+    for unused in axes[len(results.groups) :]:
+        unused.set_visible(False)
     x = np.arange(len(methods))
-    for ax, group in zip(axes, results.groups, strict=True):
+    for ax, group in zip(axes, results.groups, strict=False):
         n = len(results.summary["groups"].get(group, []))
         ax.set_title(f"{group} ({n} perturbations)", fontsize=9)
         ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
@@ -224,7 +230,8 @@ def _bar_chart(results: BenchmarkResults, metric: str, figures: Path) -> str:
             )
         ax.axhline(0.0, color="#555555", linewidth=0.6)
     arrow = "higher is better" if higher_is_better(metric) else "lower is better"
-    axes[0].set_ylabel(f"{metric}\n({arrow})", fontsize=8)
+    for row in grid:
+        row[0].set_ylabel(f"{metric}\n({arrow})", fontsize=8)
     name = f"metric_{_slug(metric)}.png"
     _save(fig, figures / name)
     return f"figures/{name}"
