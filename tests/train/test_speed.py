@@ -26,7 +26,7 @@ def _small_config():
     config.model.update(
         latent_dim=16, encoder_hidden=32, action_dim=16, predictor_hidden=32, decoder_hidden=32
     )
-    config.pretrain.epochs, config.decoder.epochs, config.dynamics.epochs = 2, 1, 3
+    config.pretrain.epochs, config.decoder.epochs, config.dynamics.epochs = 2, 2, 3
     config.dynamics.steps_per_epoch = 3
     config.dynamics.patience = 10
     return config
@@ -54,7 +54,7 @@ def test_training_run_reports_every_stage_with_its_epochs_cells_and_flops(tiny):
     report = training_run_speed(tiny, peak32=100.0, config=config)
     stages = report["stages"]
     assert list(stages) == list(STAGE_NAMES)
-    assert [stages[s]["epochs"] for s in STAGE_NAMES] == [2, 1, 3]
+    assert [stages[s]["epochs"] for s in STAGE_NAMES] == [2, 2, 3]
     d = config.dynamics
     assert stages["dynamics"]["cells_per_epoch"] == d.steps_per_epoch * (
         2 * d.cell_batch + d.conditions_per_step * d.controls_per_condition
