@@ -239,10 +239,9 @@ def run_benchmark(
         groups["all"] |= {(seed, *k) for k in keys}
         groups["strong"] |= {(seed, *k) for k in keys & strong}
         for name, members in split.groups.items():
-            groups.setdefault(name, set()).update((seed, *k) for k in keys & set(members))
-            groups.setdefault(f"strong_{name}", set()).update(
-                (seed, *k) for k in keys & set(members) & strong
-            )
+            scored = keys & set(members)
+            groups.setdefault(name, set()).update((seed, *k) for k in scored)
+            groups.setdefault(f"strong_{name}", set()).update((seed, *k) for k in scored & strong)
         train = data[masks["train"] | masks["control"]].copy()
         val = data[masks["val"]].copy() if masks["val"].any() else None
         controls = data[masks["control"]].copy()
