@@ -47,3 +47,14 @@ def test_bad_options_give_a_one_line_error(tmp_path):
         app, ["benchmark", "--dataset", "x", "--training-seed", "each", "--out", str(tmp_path)]
     )
     assert result.exit_code == 1 and "--training-seed must be an integer or 'split'" in result.output
+    for jobs in ("0", "two"):
+        result = runner.invoke(app, ["benchmark", "--dataset", "x", "--jobs", jobs, "--out", str(tmp_path)])
+        assert result.exit_code == 1 and "--jobs must be a positive integer or 'auto'" in result.output
+
+
+def test_jobs_auto_is_one_worker_per_core(monkeypatch):
+    import biojepa.eval.fits as fits
+    from biojepa.cli.benchmark import parse_jobs
+
+    monkeypatch.setattr(fits, "available_cores", lambda: 6)
+    assert (parse_jobs("auto"), parse_jobs("3")) == (6, 3)

@@ -64,6 +64,21 @@ def _parse_training_seed(text: str) -> int | None:
         raise DataError(f"--training-seed must be an integer or 'split', not {text!r}") from None
 
 
+def parse_jobs(text: str) -> int:
+    """``--jobs``: a positive integer, or ``auto`` for one worker per available CPU core."""
+    from biojepa.eval.fits import available_cores
+
+    if text.strip() == "auto":
+        return available_cores()
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise DataError(f"--jobs must be a positive integer or 'auto', not {text!r}")
+    return jobs
+
+
 def benchmark(
     dataset: Annotated[str, typer.Option("--dataset", help="Registry name or .h5ad path.")],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
@@ -97,6 +112,14 @@ def benchmark(
             "'split' to train each split seed with its own value.",
         ),
     ] = "0",
+    jobs: Annotated[
+        str,
+        typer.Option(
+            "--jobs",
+            help="Fit methods in this many worker processes ('auto': one per CPU core), the cores shared "
+            "out as torch threads; each worker holds a copy of the data.",
+        ),
+    ] = "1",
 ) -> None:
     """Run every method on the same splits; write results.json, per_perturbation.csv, deltas/, report."""
     from biojepa.eval.benchmark import BenchmarkConfig, resolve_methods, run_benchmark
@@ -115,6 +138,7 @@ def benchmark(
             control_by=control_by,  # type: ignore[arg-type]
             n_hvg=n_hvg,
             training_seed=_parse_training_seed(training_seed),
+            jobs=parse_jobs(jobs),
         )
         total = len(config.seeds) * len(resolve_methods(config.methods))
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -30,6 +30,10 @@ def demo(
     methods: Annotated[
         str, typer.Option("--methods", help="Comma-separated method names, or 'all'.")
     ] = "all",
+    jobs: Annotated[
+        str,
+        typer.Option("--jobs", help="Fit methods in this many worker processes; 'auto': one per CPU core."),
+    ] = "auto",
 ) -> None:
     """Simulate a screen (or load DATASET), train the world model, benchmark it against every baseline
     and the noise ceiling on unseen perturbations, and write the HTML report."""
@@ -53,6 +57,8 @@ def demo(
         control_by="context",
         n_hvg=None,
         export_cell_eval=None,
+        training_seed="0",
+        jobs=jobs,
     )
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; open {out / 'benchmark'}")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import platform
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -45,7 +44,8 @@ from biojepa.data.schema import Condition
 from biojepa.errors import DataError
 from biojepa.eval.aggregate import AGGREGATION, GAP_CLOSED, gap_closed, summarise
 from biojepa.eval.ceiling import split_half
-from biojepa.eval.methods import Method, available_methods, get_method, method_class
+from biojepa.eval.fits import FitTask, run_fits
+from biojepa.eval.methods import available_methods, get_method
 from biojepa.eval.metrics import available_metrics, get_metric, score_predictions
 from biojepa.eval.pseudobulk import ControlBy, PseudobulkDeltas, pseudobulk_deltas
 from biojepa.priors.base import GenePriors
@@ -69,6 +69,7 @@ class BenchmarkConfig:
     strong_threshold: float = 0.5
     ceiling_seed: int = 0
     training_seed: int | None = 0  # None: each split seed trains with its own value
+    jobs: int = 1  # method fits run in this many worker processes (biojepa.eval.fits)
 
 
 def resolve_methods(names: Sequence[str]) -> list[str]:
@@ -186,6 +187,51 @@ def strong_conditions(
     return strong, values
 
 
+@dataclass
+class SeedPlan:
+    """One split seed: its cell masks, scorable test conditions, genes and observed Δ."""
+
+    seed: int
+    masks: dict[str, np.ndarray]
+    conditions: list[Condition]
+    genes: np.ndarray
+    truth: PseudobulkDeltas
+
+
+def _plan_seed(
+    adata: ad.AnnData,
+    truth_all: PseudobulkDeltas,
+    strong: set,
+    groups: dict[str, set],
+    config: BenchmarkConfig,
+    seed: int,
+) -> SeedPlan:
+    """Split ``adata`` with ``seed``, choose its genes and add its test conditions to ``groups``."""
+    from biojepa.data.splits import make_split
+
+    split = make_split(adata, config.split, seed)
+    masks = split.cell_masks(adata)
+    test_keys = set(split.test)
+    conditions = [c for c in truth_all.conditions if (c.perturbation, c.context) in test_keys]
+    if len(conditions) < 2:
+        raise DataError(f"seed {seed}: {len(conditions)} scorable test condition(s); the benchmark needs 2+")
+    genes = np.ones(adata.n_vars, dtype=bool)
+    if config.n_hvg is not None:
+        from biojepa.data.preprocess import select_hvg
+
+        genes = select_hvg(adata, masks["train"] | masks["control"], config.n_hvg)
+    truth = _gene_subset(truth_all.subset(conditions), genes)
+    # group members carry the seed: a condition's split group (e.g. doubles seen_k) differs by seed
+    keys = set(truth.condition_keys())
+    groups["all"] |= {(seed, *k) for k in keys}
+    groups["strong"] |= {(seed, *k) for k in keys & strong}
+    for name, members in split.groups.items():
+        scored = keys & set(members)
+        groups.setdefault(name, set()).update((seed, *k) for k in scored)
+        groups.setdefault(f"strong_{name}", set()).update((seed, *k) for k in scored & strong)
+    return SeedPlan(seed, masks, conditions, genes, truth)
+
+
 def run_benchmark(
     config: BenchmarkConfig,
     out_dir: Path,
@@ -197,12 +243,12 @@ def run_benchmark(
     """Run the benchmark and write its outputs to ``out_dir``; returns the ``results.json`` content.
 
     ``adata`` (prepared) skips loading ``config.dataset``. ``progress(description)`` is called after
-    each method and seed; the number of calls is ``len(seeds) × len(methods)``. ``export_cell_eval``
+    each method and seed (fits in the order they finish, then the ceilings); the number of calls is
+    ``len(seeds) × len(methods)``. ``config.jobs > 1`` runs the fits in worker processes
+    (:func:`biojepa.eval.fits.run_fits`). ``export_cell_eval``
     receives, per method (the ceiling excepted) and seed, cell-eval's real/predicted AnnData pair
     (:func:`biojepa.eval.cell_eval.export_prediction`; real = the seed's test cells plus all controls).
     """
-    from biojepa.data.splits import make_split
-
     out_dir = Path(out_dir)
     methods = resolve_methods(config.methods)
     if not config.seeds:
@@ -213,38 +259,37 @@ def run_benchmark(
     strong, ceiling_pearson = strong_conditions(adata, truth_all, config)
     metrics = available_metrics()
 
-    rows: list[pd.DataFrame] = []
     groups: dict[str, set] = {"all": set(), "strong": set()}
+    plans = [_plan_seed(adata, truth_all, strong, groups, config, seed) for seed in config.seeds]
+    tasks = [
+        FitTask(
+            method=name,
+            seed=plan.seed,
+            training_seed=plan.seed if config.training_seed is None else config.training_seed,
+            fit_cells=plan.masks["train"] | plan.masks["control"],
+            val_cells=plan.masks["val"],
+            control_cells=plan.masks["control"],
+            genes=plan.genes,
+            conditions=tuple(plan.conditions),
+        )
+        for plan in plans
+        for name in methods
+        if name != CEILING
+    ]
+
+    def fitted(task: FitTask) -> None:
+        if progress is not None:
+            progress(f"seed {task.seed} · {task.method}")
+
+    fits = run_fits(tasks, adata, priors, config.jobs, fitted)
+
+    rows: list[pd.DataFrame] = []
     notes: dict[str, dict] = {}
     timings: dict[str, dict] = {}
     fitted_values: dict[str, dict] = {}
-    for seed in config.seeds:
-        split = make_split(adata, config.split, seed)
-        masks = split.cell_masks(adata)
-        test_keys = set(split.test)
-        conditions = [c for c in truth_all.conditions if (c.perturbation, c.context) in test_keys]
-        if len(conditions) < 2:
-            raise DataError(
-                f"seed {seed}: {len(conditions)} scorable test condition(s); the benchmark needs 2+"
-            )
-        genes = np.ones(adata.n_vars, dtype=bool)
-        if config.n_hvg is not None:
-            from biojepa.data.preprocess import select_hvg
-
-            genes = select_hvg(adata, masks["train"] | masks["control"], config.n_hvg)
-        data = adata[:, genes] if not genes.all() else adata
-        truth = _gene_subset(truth_all.subset(conditions), genes)
-        # group members carry the seed: a condition's split group (e.g. doubles seen_k) differs by seed
-        keys = set(truth.condition_keys())
-        groups["all"] |= {(seed, *k) for k in keys}
-        groups["strong"] |= {(seed, *k) for k in keys & strong}
-        for name, members in split.groups.items():
-            scored = keys & set(members)
-            groups.setdefault(name, set()).update((seed, *k) for k in scored)
-            groups.setdefault(f"strong_{name}", set()).update((seed, *k) for k in scored & strong)
-        train = data[masks["train"] | masks["control"]].copy()
-        val = data[masks["val"]].copy() if masks["val"].any() else None
-        controls = data[masks["control"]].copy()
+    for plan in plans:
+        seed, conditions, truth = plan.seed, plan.conditions, plan.truth
+        data = adata[:, plan.genes] if not plan.genes.all() else adata
         noise_free = _ground_truth(data, conditions)
         for name in methods:
             if name == CEILING:
@@ -256,26 +301,19 @@ def run_benchmark(
                     control_by=config.control_by,
                 )
                 predicted, observed = halves.predicted.deltas, halves.observed
+                if progress is not None:
+                    progress(f"seed {seed} · {name}")
             else:
-                method = _build_method(name, seed if config.training_seed is None else config.training_seed)
-                started = time.perf_counter()
-                method.fit(train, val, priors)
-                fitted = time.perf_counter()
-                predicted = method.predict_deltas(list(conditions), controls)
-                observed = truth
-                notes.setdefault(name, {})[f"seed{seed}_fallback"] = getattr(method, "n_fallback", None)
-                if chosen := method.fitted_values():
-                    fitted_values.setdefault(name, {})[f"seed{seed}"] = chosen
-                timings.setdefault(name, {})[f"seed{seed}"] = {
-                    "fit_s": round(fitted - started, 3),
-                    "predict_s": round(time.perf_counter() - fitted, 3),
-                }
+                fit = fits[(name, seed)]
+                predicted, observed = fit.predicted, truth
+                notes.setdefault(name, {})[f"seed{seed}_fallback"] = fit.n_fallback
+                if fit.fitted:
+                    fitted_values.setdefault(name, {})[f"seed{seed}"] = fit.fitted
+                timings.setdefault(name, {})[f"seed{seed}"] = {"fit_s": fit.fit_s, "predict_s": fit.predict_s}
             rows.append(_score_rows(predicted, observed, method=name, seed=seed, reference="observed"))
             if export_cell_eval is not None and name != CEILING:
-                real = data[masks["test"] | masks["control"]]
+                real = data[plan.masks["test"] | plan.masks["control"]]
                 _export(export_cell_eval, name, seed, real, conditions, predicted)
-            if progress is not None:
-                progress(f"seed {seed} · {name}")
             _save_deltas(out_dir / "deltas" / f"{name}__seed{seed}.npz", predicted, observed, strong)
             if noise_free is not None and name != CEILING:
                 reference = PseudobulkDeltas(
@@ -289,11 +327,6 @@ def run_benchmark(
     results["settings"]["fitted"] = fitted_values
     _write_outputs(out_dir, results, scores, groups)
     return results
-
-
-def _build_method(name: str, training_seed: int) -> Method:
-    """A fresh instance of ``name``; a seeded method gets ``training_seed``."""
-    return get_method(name, seed=training_seed) if method_class(name).seeded else get_method(name)
 
 
 def _export(

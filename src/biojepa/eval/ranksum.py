@@ -48,8 +48,7 @@ class RankSumReference:
         right = np.searchsorted(self.line, points, side="right")
         below = left - np.repeat(self.starts, n1) + 0.5 * (right - left)
         u_cells = below.reshape(-1, n1).sum(axis=1)
-        ties = self.control_ties + self._tie_change(points)
-        ties = self.control_ties + self._tie_change(points.T.ravel())
+        ties = self.control_ties + self._tie_change(points, right - left, n1)
         n = n1 + n2
         sigma = np.sqrt(n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1))))
         u = np.maximum(u_cells, n1 * n2 - u_cells)
@@ -57,16 +56,17 @@ class RankSumReference:
             z = (u - n1 * n2 / 2.0 - 0.5) / sigma
         return np.clip(2.0 * scipy.stats.norm.sf(z), 0.0, 1.0)
 
-    def _tie_change(self, points: np.ndarray) -> np.ndarray:
-        """Change of Σ(t³ − t) per gene when the group's values join the controls' tie groups."""
-        values, in_cells = np.unique(points, return_counts=True)
-        in_controls = np.searchsorted(self.line, values, side="right") - np.searchsorted(
-            self.line, values, side="left"
-        )
-        total = in_cells + in_controls
-        change = (total**3.0 - total) - (in_controls**3.0 - in_controls)
-        genes = np.floor((values + HALF_SPAN) / GENE_SPAN).astype(np.int64)
-        return np.bincount(genes, weights=change, minlength=len(self.offsets))
+    def _tie_change(self, points: np.ndarray, in_controls: np.ndarray, n1: int) -> np.ndarray:
+        """Change of Σ(t³ − t) per gene when the group's values join the controls' tie groups.
+
+        ``points`` is the group's number line (ascending; ``n1`` values per gene, genes in order) and
+        ``in_controls`` how many control values equal each point.
+        """
+        starts = np.flatnonzero(np.concatenate([[True], points[1:] != points[:-1]]))
+        in_cells = np.diff(np.append(starts, len(points)))
+        total = in_cells + in_controls[starts]
+        change = (total**3.0 - total) - (in_controls[starts] ** 3.0 - in_controls[starts])
+        return np.bincount(starts // n1, weights=change, minlength=len(self.offsets))
 
     def _has_ties(self, cells: np.ndarray) -> bool:
         pooled = np.sort(np.vstack([cells, self.controls]), axis=0)
