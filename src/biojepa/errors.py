@@ -21,3 +21,7 @@ class CheckpointError(BioJepaError):
 
 class SplitError(BioJepaError, ValueError):
     """A split cannot be built or does not fit the data it is applied to."""
+
+
+class WorkerError(BioJepaError):
+    """A worker process of a parallel run stopped without returning its result."""

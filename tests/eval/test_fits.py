@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import biojepa.eval.fits as fits
 from biojepa.data.schema import Condition
-from biojepa.errors import DataError
+from biojepa.errors import DataError, WorkerError
 from biojepa.eval.benchmark import BenchmarkConfig, run_benchmark
 from biojepa.eval.fits import FitTask, run_fits, threads_per_job
 
@@ -54,6 +56,20 @@ def test_an_error_in_a_worker_reaches_the_caller(screen):
         run_fits(tasks, adata, None, jobs=2)
     with pytest.raises(DataError, match="jobs must be at least 1"):
         run_fits(tasks, adata, None, jobs=0)
+
+
+class _KillsTheWorker:
+    """Unpickling it ends the process at once, as the kernel's out-of-memory killer would."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+def test_a_worker_that_dies_gives_a_clear_error(screen):
+    adata = screen()
+    tasks = _tasks(adata, ("train_mean", "no_change"))
+    with pytest.raises(WorkerError, match="rerun with fewer than --jobs 2"):
+        run_fits(tasks, adata, _KillsTheWorker(), jobs=2)  # type: ignore[arg-type]
 
 
 def test_the_cores_are_shared_out_among_the_workers(monkeypatch):

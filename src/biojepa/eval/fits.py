@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ import anndata as ad
 import numpy as np
 
 from biojepa.data.schema import Condition
-from biojepa.errors import DataError
+from biojepa.errors import DataError, WorkerError
 from biojepa.eval.methods import Method, get_method, method_class
 from biojepa.priors.base import GenePriors
 
@@ -118,11 +119,30 @@ def run_fits(
                 done(task)
         return results
     ordered = sorted(tasks, key=lambda t: not method_class(t.method).seeded)
-    context = multiprocessing.get_context("spawn")
+    try:
+        _run_in_workers(ordered, adata, priors, jobs, results, done)
+    except BrokenProcessPool as err:
+        raise WorkerError(
+            f"a worker process stopped without an answer ({len(results)} of {len(tasks)} fits done): killed, "
+            "perhaps for lack of memory, as each worker holds a copy of the data and its own fit; rerun with "
+            f"fewer than --jobs {jobs}"
+        ) from err
+    return results
+
+
+def _run_in_workers(
+    tasks: Sequence[FitTask],
+    adata: ad.AnnData,
+    priors: GenePriors | None,
+    jobs: int,
+    results: dict[tuple[str, int], FitResult],
+    done: Callable[[FitTask], None] | None,
+) -> None:
     workers = min(jobs, len(tasks))
     start = (adata, priors, threads_per_job(workers))
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=start) as pool:
-        futures = {pool.submit(_worker_fit, task): task for task in ordered}
+        futures = {pool.submit(_worker_fit, task): task for task in tasks}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -135,7 +155,6 @@ def run_fits(
                 results[task.key] = future.result()
                 if done is not None:
                     done(task)
-    return results
 
 
 _WORKER: dict[str, Any] = {}
