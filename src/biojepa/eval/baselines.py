@@ -161,7 +161,8 @@ class Linear(_TrainingDeltaBaseline):
     def _fit_model(self, deltas: PseudobulkDeltas, priors: GenePriors | None) -> None:
         y = deltas.deltas.T  # genes × conditions
         d = min(self.n_components, y.shape[1], y.shape[0])
-        self._gene_embedding = PCA(n_components=d).fit_transform(y)
+        # the exact solver: PCA's default switches to an unseeded randomised SVD on larger panels
+        self._gene_embedding = PCA(n_components=d, svd_solver="full").fit_transform(y)
         self._gene_row = {g: i for i, g in enumerate(deltas.genes)}
         embedded = [(j, self._embedding(c.targets)) for j, c in enumerate(deltas.conditions)]
         embedded = [(j, p) for j, p in embedded if p is not None]
