@@ -29,10 +29,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 
 # BENCH_METHODS=baselines runs only the baselines and the ceiling (seconds instead of minutes).
+# BENCH_JOBS: fits at a time in worker processes (auto: one per core; the Papalexi run peaks under 1 GB).
 BENCH_METHODS ?= all
+BENCH_JOBS ?= auto
 bench: $(STAMP)
 	BIOJEPA_DATA_DIR=$${BIOJEPA_DATA_DIR:-$(SHARED_DATA)} $(BIN)/biojepa benchmark --dataset papalexi2021 \
-		--split unseen_perturbation --seeds 1,2,3,4,5 --methods $(BENCH_METHODS) \
+		--split unseen_perturbation --seeds 1,2,3,4,5 --methods $(BENCH_METHODS) --jobs $(BENCH_JOBS) \
 		--out benchmarks/results/papalexi2021
 
 clean:
