@@ -24,6 +24,7 @@ def make_screen(
     contexts: tuple[str, ...] = ("ctx",),
     effect: float = 1.5,
     seed: int = 0,
+    n_genes: int = len(GENES),
 ) -> ad.AnnData:
     """A log-normalised CRISPR-KO screen: each target knocks itself down and shifts 5 other genes.
 
@@ -31,17 +32,18 @@ def make_screen(
     ``batch`` alternates b0/b1 and ``layers["counts"]`` keeps the Poisson counts.
     """
     rng = np.random.default_rng(seed)
-    base = rng.uniform(2.0, 20.0, size=len(GENES))
+    genes = [f"G{i}" for i in range(n_genes)]
+    base = rng.uniform(2.0, 20.0, size=len(genes))
     blocks, obs = [], []
     for context in contexts:
         for label in [CONTROL, *targets]:
-            log_fc = np.zeros(len(GENES))
+            log_fc = np.zeros(len(genes))
             for target in [] if label == CONTROL else label.split("+"):
                 gene_rng = np.random.default_rng(int(target[1:]) + 1000)
-                log_fc[gene_rng.choice(len(GENES), 5, replace=False)] += gene_rng.normal(0, effect, 5)
-                log_fc[GENES.index(target)] -= 2.0
+                log_fc[gene_rng.choice(len(genes), 5, replace=False)] += gene_rng.normal(0, effect, 5)
+                log_fc[genes.index(target)] -= 2.0
             n = n_control if label == CONTROL else n_cells
-            blocks.append(rng.poisson(base * np.exp(log_fc), size=(n, len(GENES))))
+            blocks.append(rng.poisson(base * np.exp(log_fc), size=(n, len(genes))))
             kind = "control" if label == CONTROL else "crispr_ko"
             obs += [(label, kind, 0.0, np.nan, context, f"b{i % 2}") for i in range(n)]
     frame = pd.DataFrame(
@@ -49,7 +51,7 @@ def make_screen(
     )
     frame.index = [f"cell{i}" for i in range(len(frame))]
     counts = np.vstack(blocks).astype(np.float32)
-    adata = ad.AnnData(X=counts.copy(), obs=frame, var=pd.DataFrame(index=GENES))
+    adata = ad.AnnData(X=counts.copy(), obs=frame, var=pd.DataFrame(index=genes))
     adata.layers["counts"] = counts
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)

@@ -125,29 +125,9 @@ def test_predict_before_fit_and_gene_mismatch_are_errors(screen):
         method.predict_deltas(conditions, controls[:, :10].copy())
 
 
-def test_linear_is_reproducible_on_panels_large_enough_for_randomised_pca():
-    import anndata as ad
-    import pandas as pd
-
-    from biojepa.data.schema import UNS_KEY
-
-    rng = np.random.default_rng(0)
-    genes = [f"G{i}" for i in range(600)]  # × 98 conditions: PCA's "auto" solver would be randomised
-    labels = [CONTROL] * 200 + [f"G{t}" for t in range(1, 101) for _ in range(5)]
-    obs = pd.DataFrame(
-        {
-            "perturbation": labels,
-            "perturbation_type": ["control" if p == CONTROL else "crispr_ko" for p in labels],
-            "dose": 0.0,
-            "time": np.nan,
-            "context": "ctx",
-            "batch": "b0",
-        },
-        index=[f"cell{i}" for i in range(len(labels))],
-    )
-    x = np.log1p(rng.poisson(3.0, size=(len(labels), len(genes)))).astype(np.float32)
-    adata = ad.AnnData(x, obs=obs, var=pd.DataFrame(index=genes))
-    adata.uns[UNS_KEY] = {"log_normalised": True}
+def test_linear_is_reproducible_on_panels_large_enough_for_randomised_pca(screen):
+    # 600 genes × 98 training conditions: PCA's "auto" solver would be an unseeded randomised SVD
+    adata = screen(targets=[f"G{t}" for t in range(1, 101)], n_cells=5, n_genes=600)
     train, controls, conditions = _split(adata, ["G99", "G100"])
     predictions = []
     for _ in range(2):
