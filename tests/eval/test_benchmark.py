@@ -161,11 +161,19 @@ class _NaNMethod(Method):
 
 
 def test_a_method_predicting_nan_stops_the_run_with_a_clear_error(screen, tmp_path, monkeypatch):
+    fitted_after: list[str] = []
+
+    class _Later(_NaNMethod):
+        def fit(self, train, val, priors) -> None:
+            fitted_after.append("fitted")
+
     monkeypatch.setitem(methods_module._REGISTRY, "nan_method", _NaNMethod)
-    config = BenchmarkConfig(dataset="synthetic", seeds=(1,), methods=("nan_method",))
+    monkeypatch.setitem(methods_module._REGISTRY, "later", _Later)
+    config = BenchmarkConfig(dataset="synthetic", seeds=(1, 2), methods=("nan_method", "later"))
     with pytest.raises(DataError, match=r"method 'nan_method', seed 1: predicted Δ holds 1 NaN"):
         run_benchmark(config, tmp_path, adata=screen())
     assert not (tmp_path / "results.json").exists()
+    assert not fitted_after  # the run stopped at the bad prediction, before the next fit
 
 
 class _FittingMethod(Method):

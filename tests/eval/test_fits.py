@@ -40,7 +40,7 @@ def test_worker_processes_give_the_predictions_of_a_serial_run(screen):
     tasks = _tasks(adata, ("train_mean", "linear", "no_change"))
     serial = run_fits(tasks, adata, None, jobs=1)
     finished: list[str] = []
-    parallel = run_fits(tasks, adata, None, jobs=2, done=lambda t: finished.append(t.method))
+    parallel = run_fits(tasks, adata, None, jobs=2, done=lambda t, r: finished.append(t.method))
     assert sorted(finished) == sorted(t.method for t in tasks)
     assert set(parallel) == set(serial) == {(t.method, 1) for t in tasks}
     for key, result in serial.items():

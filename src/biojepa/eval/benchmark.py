@@ -44,9 +44,9 @@ from biojepa.data.schema import Condition
 from biojepa.errors import DataError
 from biojepa.eval.aggregate import AGGREGATION, GAP_CLOSED, gap_closed, summarise
 from biojepa.eval.ceiling import split_half
-from biojepa.eval.fits import FitTask, run_fits
+from biojepa.eval.fits import FitResult, FitTask, run_fits
 from biojepa.eval.methods import available_methods, get_method
-from biojepa.eval.metrics import available_metrics, get_metric, score_predictions
+from biojepa.eval.metrics import available_metrics, check_predictions, get_metric, score_predictions
 from biojepa.eval.pseudobulk import ControlBy, PseudobulkDeltas, pseudobulk_deltas
 from biojepa.priors.base import GenePriors
 
@@ -277,7 +277,14 @@ def run_benchmark(
         if name != CEILING
     ]
 
-    def fitted(task: FitTask) -> None:
+    truths = {plan.seed: plan.truth for plan in plans}
+
+    def fitted(task: FitTask, result: FitResult) -> None:
+        truth = truths[task.seed]
+        try:
+            check_predictions(result.predicted, truth.conditions, truth.genes, truth)
+        except DataError as exc:
+            raise DataError(f"method {task.method!r}, seed {task.seed}: {exc}") from exc
         if progress is not None:
             progress(f"seed {task.seed} · {task.method}")
 

@@ -102,9 +102,10 @@ def run_fits(
     adata: ad.AnnData,
     priors: GenePriors | None,
     jobs: int = 1,
-    done: Callable[[FitTask], None] | None = None,
+    done: Callable[[FitTask, FitResult], None] | None = None,
 ) -> dict[tuple[str, int], FitResult]:
-    """Every task's result by ``(method, seed)``; ``done(task)`` is called as each finishes.
+    """Every task's result by ``(method, seed)``; ``done(task, result)`` is called as each finishes (an
+    exception it raises stops the run, so a bad prediction need not wait for the other fits).
 
     ``jobs == 1`` runs them here in order; more run them in that many worker processes, slowest first
     (methods with a training seed of their own, i.e. the trained models, go before the baselines).
@@ -116,7 +117,7 @@ def run_fits(
         for task in tasks:
             results[task.key] = run_fit(task, adata, priors)
             if done is not None:
-                done(task)
+                done(task, results[task.key])
         return results
     ordered = sorted(tasks, key=lambda t: not method_class(t.method).seeded)
     try:
@@ -136,7 +137,7 @@ def _run_in_workers(
     priors: GenePriors | None,
     jobs: int,
     results: dict[tuple[str, int], FitResult],
-    done: Callable[[FitTask], None] | None,
+    done: Callable[[FitTask, FitResult], None] | None,
 ) -> None:
     workers = min(jobs, len(tasks))
     start = (adata, priors, threads_per_job(workers))
@@ -154,7 +155,7 @@ def _run_in_workers(
                 task = futures[future]
                 results[task.key] = future.result()
                 if done is not None:
-                    done(task)
+                    done(task, results[task.key])
 
 
 _WORKER: dict[str, Any] = {}
