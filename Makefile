@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 
 # BENCH_METHODS=baselines runs only the baselines and the ceiling (seconds instead of minutes).
-# BENCH_JOBS: fits at a time in worker processes (auto: one per core; the Papalexi run peaks under 1 GB).
+# BENCH_JOBS: fits at a time in worker processes (auto: one per core, at most 8; Papalexi peaks under 1 GB).
 BENCH_METHODS ?= all
 BENCH_JOBS ?= auto
 bench: $(STAMP)

@@ -52,9 +52,11 @@ def test_bad_options_give_a_one_line_error(tmp_path):
         assert result.exit_code == 1 and "--jobs must be a positive integer or 'auto'" in result.output
 
 
-def test_jobs_auto_is_one_worker_per_core(monkeypatch):
+def test_jobs_auto_is_one_worker_per_core_up_to_a_limit(monkeypatch):
     import biojepa.eval.fits as fits
     from biojepa.cli.benchmark import parse_jobs
 
     monkeypatch.setattr(fits, "available_cores", lambda: 6)
     assert (parse_jobs("auto"), parse_jobs("3")) == (6, 3)
+    monkeypatch.setattr(fits, "available_cores", lambda: 64)  # each worker holds a copy of the data
+    assert (parse_jobs("auto"), parse_jobs("16")) == (8, 16)

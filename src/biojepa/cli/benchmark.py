@@ -64,12 +64,16 @@ def _parse_training_seed(text: str) -> int | None:
         raise DataError(f"--training-seed must be an integer or 'split', not {text!r}") from None
 
 
+AUTO_JOBS_LIMIT = 8  # each worker holds the data and a fit's memory (the demo's: about 1 GB)
+
+
 def parse_jobs(text: str) -> int:
-    """``--jobs``: a positive integer, or ``auto`` for one worker per available CPU core."""
+    """``--jobs``: a positive integer, or ``auto`` for one worker per available CPU core (at most
+    :data:`AUTO_JOBS_LIMIT`)."""
     from biojepa.eval.fits import available_cores
 
     if text.strip() == "auto":
-        return available_cores()
+        return min(available_cores(), AUTO_JOBS_LIMIT)
     try:
         jobs = int(text)
     except ValueError:
@@ -116,8 +120,8 @@ def benchmark(
         str,
         typer.Option(
             "--jobs",
-            help="Fit methods in this many worker processes ('auto': one per CPU core), the cores shared "
-            "out as torch threads; each worker holds a copy of the data.",
+            help="Fit methods in this many worker processes ('auto': one per CPU core, at most 8), the "
+            "cores shared out as torch threads; each worker holds a copy of the data.",
         ),
     ] = "1",
 ) -> None:

@@ -32,7 +32,9 @@ def demo(
     ] = "all",
     jobs: Annotated[
         str,
-        typer.Option("--jobs", help="Fit methods in this many worker processes; 'auto': one per CPU core."),
+        typer.Option(
+            "--jobs", help="Fit methods in this many worker processes; 'auto': one per CPU core, at most 8."
+        ),
     ] = "auto",
 ) -> None:
     """Simulate a screen (or load DATASET), train the world model, benchmark it against every baseline
