@@ -58,6 +58,20 @@ def test_an_error_in_a_worker_reaches_the_caller(screen):
         run_fits(tasks, adata, None, jobs=0)
 
 
+def test_an_error_raised_on_a_result_stops_a_parallel_run(screen):
+    adata = screen()
+    tasks = _tasks(adata, ("train_mean", "no_change", "linear", "additive"))
+    seen: list[str] = []
+
+    def reject(task, result) -> None:
+        seen.append(task.method)
+        raise DataError(f"{task.method} rejected")
+
+    with pytest.raises(DataError, match="rejected"):
+        run_fits(tasks, adata, None, jobs=2, done=reject)
+    assert len(seen) == 1
+
+
 class _KillsTheWorker:
     """Unpickling it ends the process at once, as the kernel's out-of-memory killer would."""
 

@@ -64,9 +64,14 @@ def build_method(name: str, training_seed: int) -> Method:
     return get_method(name, seed=training_seed) if method_class(name).seeded else get_method(name)
 
 
+def gene_subset(adata: ad.AnnData, genes: np.ndarray) -> ad.AnnData:
+    """``adata`` on the genes the boolean mask ``genes`` selects (``adata`` itself when it selects all)."""
+    return adata if genes.all() else adata[:, genes]
+
+
 def run_fit(task: FitTask, adata: ad.AnnData, priors: GenePriors | None) -> FitResult:
     """Fit and predict one task on ``adata`` (the prepared AnnData its masks index)."""
-    data = adata[:, task.genes] if not task.genes.all() else adata
+    data = gene_subset(adata, task.genes)
     train = data[task.fit_cells].copy()
     val = data[task.val_cells].copy() if task.val_cells.any() else None
     controls = data[task.control_cells].copy()
@@ -113,15 +118,19 @@ def run_fits(
     if jobs < 1:
         raise DataError(f"jobs must be at least 1, not {jobs}")
     results: dict[tuple[str, int], FitResult] = {}
+
+    def record(task: FitTask, result: FitResult) -> None:
+        results[task.key] = result
+        if done is not None:
+            done(task, result)
+
     if jobs == 1 or len(tasks) < 2:
         for task in tasks:
-            results[task.key] = run_fit(task, adata, priors)
-            if done is not None:
-                done(task, results[task.key])
+            record(task, run_fit(task, adata, priors))
         return results
     ordered = sorted(tasks, key=lambda t: not method_class(t.method).seeded)
     try:
-        _run_in_workers(ordered, adata, priors, jobs, results, done)
+        _run_in_workers(ordered, adata, priors, jobs, record)
     except BrokenProcessPool as err:
         raise WorkerError(
             f"a worker process stopped without an answer ({len(results)} of {len(tasks)} fits done): killed, "
@@ -136,26 +145,25 @@ def _run_in_workers(
     adata: ad.AnnData,
     priors: GenePriors | None,
     jobs: int,
-    results: dict[tuple[str, int], FitResult],
-    done: Callable[[FitTask, FitResult], None] | None,
+    record: Callable[[FitTask, FitResult], None],
 ) -> None:
+    """Run ``tasks`` in worker processes, ``record`` each result as it arrives; the first exception (a
+    worker's, or one ``record`` raises) cancels the tasks not started and is raised once the running
+    ones end."""
     workers = min(jobs, len(tasks))
     start = (adata, priors, threads_per_job(workers))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=start) as pool:
         futures = {pool.submit(_worker_fit, task): task for task in tasks}
         pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in finished:
-                if future.exception() is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise future.exception()  # type: ignore[misc]
-                task = futures[future]
-                results[task.key] = future.result()
-                if done is not None:
-                    done(task, results[task.key])
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    record(futures[future], future.result())  # result() raises the worker's exception
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 _WORKER: dict[str, Any] = {}
