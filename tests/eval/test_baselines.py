@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from biojepa.data.schema import CONTROL, Condition
 from biojepa.errors import DataError
 from biojepa.eval.methods import available_methods, get_method
 from biojepa.eval.metrics import score_predictions
 from biojepa.eval.pseudobulk import pseudobulk_deltas
+from biojepa.priors.base import GenePriors
+from biojepa.priors.network import PriorNetwork
 
-BASELINES = ["no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior"]
+BASELINES = ["no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior", "network_prior"]
 
 
 class FakePriors:
@@ -135,3 +138,39 @@ def test_linear_is_reproducible_on_panels_large_enough_for_randomised_pca(screen
         linear.fit(train, None, None)
         predictions.append(linear.predict_deltas(conditions, controls))
     np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
+def _edges_of_the_screen(targets: list[str]) -> PriorNetwork:
+    """What each target of ``make_screen`` does, as knowledge: an edge onto each of its 5 shifted genes,
+    signed so that a knockout moves the gene the way the screen does (against the sign)."""
+    genes = [f"G{i}" for i in range(30)]
+    edges = np.zeros((len(genes), len(genes)))
+    for target in targets:
+        gene_rng = np.random.default_rng(int(target[1:]) + 1000)
+        shifted = gene_rng.choice(len(genes), 5, replace=False)
+        edges[genes.index(target), shifted] = -np.sign(gene_rng.normal(0, 1.5, 5))
+    return PriorNetwork("screen", genes, sp.csr_matrix(edges))
+
+
+def test_network_prior_reads_an_unseen_targets_effect_off_its_known_edges(screen):
+    adata = screen()
+    targets = [f"G{i}" for i in range(1, 11)]
+    network = _edges_of_the_screen([t for t in targets if t != "G10"])  # nothing known about G10
+    priors = GenePriors("toy", targets, np.eye(len(targets)), network)
+    train, controls, conditions = _split(adata, ["G9", "G10"])
+    truth = pseudobulk_deltas(adata, de=False)
+    g9 = truth.deltas[truth.condition_keys().index(("G9", "ctx"))]
+    method = get_method("network_prior")
+    assert method.needs_priors
+    method.fit(train, None, priors)
+    assert method.weight > 0
+    with pytest.warns(UserWarning, match="1 of 2 condition"):
+        predicted = method.predict_deltas(conditions, controls)
+    scored = np.arange(30) != 9  # the targeted gene is never scored
+    train_mean = pseudobulk_deltas(train, de=False).deltas.mean(0)
+    # the edges carry signs but not sizes: far above the train mean, short of the truth
+    from_edges = np.corrcoef(predicted[0, scored], g9[scored])[0, 1]
+    assert from_edges > 0.5 and from_edges > np.corrcoef(train_mean[scored], g9[scored])[0, 1] + 0.4
+    np.testing.assert_allclose(predicted[1], train_mean)
+    with pytest.raises(DataError, match="regulatory network"):
+        get_method("network_prior").fit(train, None, GenePriors("toy", targets, np.eye(len(targets))))

@@ -74,3 +74,50 @@ def test_vocabulary_state_round_trip(priors):
     again = ActionVocabulary.from_state(meta, tensors)
     assert again.targets == vocab.targets
     np.testing.assert_array_equal(again.prior_table["G5"], vocab.prior_table["G5"])
+
+
+def _network_vocab(priors):
+    edges = {"G0": np.array([1.0, 0.0, -1.0], np.float32), "NEWGENE": np.array([0.0, 1.0, 1.0], np.float32)}
+
+    def network_lookup(names):
+        rows = np.stack([edges.get(n, np.zeros(3, np.float32)) for n in names])
+        return rows, np.abs(rows).sum(1) > 0
+
+    vocab = ActionVocabulary(
+        ["G0", "G1"],
+        priors.dim,
+        64,
+        prior_lookup=priors.lookup,
+        network_lookup=network_lookup,
+        network_width=3,
+    )
+    vocab.add_priors(vocab.targets)
+    return vocab
+
+
+def test_tokens_carry_their_targets_edges_turned_by_the_mode(priors):
+    vocab = _network_vocab(priors)
+    conditions = [
+        Condition("G0", "c", "crispri"),
+        Condition("G0+NEWGENE", "c", "crispra"),
+        Condition("G1", "c", "crispr_ko"),
+        Condition("control", "c", "control"),
+    ]
+    response = vocab.encode(conditions).network_response()
+    assert response.shape == (4, 2, 3)
+    assert response[0, 0].tolist() == [-1.0, 0.0, 1.0]  # a knockdown moves regulated genes against the signs
+    assert response[1].sum(0).tolist() == [1.0, 1.0, 0.0]
+    assert not response[2:].any()  # no known edges; the control has no tokens
+    assert sorted(vocab.network_table) == ["G0", "NEWGENE"]
+
+
+def test_vocabulary_state_keeps_the_network_table(priors):
+    vocab = _network_vocab(priors)
+    vocab.add_priors(["NEWGENE"])
+    meta, tensors = vocab.state()
+    again = ActionVocabulary.from_state(meta, tensors)
+    assert again.network_width == 3 and sorted(again.network_table) == ["G0", "NEWGENE"]
+    np.testing.assert_array_equal(again.network_table["NEWGENE"], vocab.network_table["NEWGENE"])
+    without = ActionVocabulary.from_state({k: v for k, v in meta.items() if "network" not in k}, tensors)
+    assert without.network_width == 0  # a model saved before the prior network
+    assert without.encode([Condition("G0", "c")]).network.shape == (1, 1, 0)

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from biojepa.data.schema import Condition
@@ -7,9 +8,20 @@ from biojepa.models.module import BioJepaModule, ModelConfig
 MEASURED = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.5]])
 
 
+# known edges of C (and of A, which is measured) onto the three genes
+EDGES = {"A": [1.0, 1.0, 1.0], "C": [1.0, -1.0, 0.0]}
+
+
+def _network_lookup(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.array([EDGES.get(n, [0.0, 0.0, 0.0]) for n in names], dtype=np.float32)
+    return rows, np.abs(rows).sum(1) > 0
+
+
 def _module(blind: bool = False) -> tuple[BioJepaModule, ActionVocabulary]:
     torch.manual_seed(0)
-    vocab = ActionVocabulary(["A", "B", "C", "D"], prior_dim=0, fingerprint_bits=8)
+    vocab = ActionVocabulary(
+        ["A", "B", "C", "D"], prior_dim=0, fingerprint_bits=8, network_lookup=_network_lookup, network_width=3
+    )
     config = ModelConfig(
         n_genes=3, n_targets=4, n_actions=4, n_memory=2, fingerprint_bits=8, latent_dim=4, encoder_hidden=8,
         action_dim=8, predictor_hidden=8, predictor_blocks=1, decoder_hidden=8, blind=blind,
@@ -107,3 +119,16 @@ def test_the_latent_gate_scales_only_the_latent_path_of_unmeasured_targets():
     torch.testing.assert_close(gated[0], full[0])  # a measured target has no latent part to gate
     torch.testing.assert_close(gated[1:], gain * retrieved)
     assert not torch.allclose(gated[1], full[1])
+
+
+def test_known_edges_add_to_unmeasured_targets_only_and_never_to_the_blind_model():
+    module, vocab = _module()
+    before = _predict(module, vocab, ["A", "C", "A+C"])
+    module.effect.network_weight.fill_(0.5)
+    after = _predict(module, vocab, ["A", "C", "A+C"])
+    knockout_of_c = -0.5 * torch.tensor(EDGES["C"])
+    torch.testing.assert_close(after - before, torch.stack([torch.zeros(3), knockout_of_c, knockout_of_c]))
+    blind, vocab = _module(blind=True)
+    before = _predict(blind, vocab, ["C"])
+    blind.effect.network_weight.fill_(0.5)
+    torch.testing.assert_close(_predict(blind, vocab, ["C"]), before)

@@ -77,3 +77,19 @@ def test_combine_balances_blocks_over_the_union_of_genes() -> None:
     np.testing.assert_array_equal(second[:2], 0.0)
     with pytest.raises(DataError, match="at least one"):
         combine()
+
+
+def test_combine_and_subset_keep_the_networks() -> None:
+    import scipy.sparse as sp
+
+    from biojepa.priors.network import PriorNetwork
+
+    edges = PriorNetwork("edges", ["A", "B"], sp.csr_matrix(([1.0], ([0], [1])), shape=(2, 2)))
+    with_network = GenePriors("n", ["A", "B", "C"], np.eye(3), edges)
+    both = combine(with_network, _priors("plain", ["C", "D"], 2))
+    assert both.network is edges
+    assert combine(_priors("x", ["A", "B"], 2), _priors("y", ["A", "B"], 2)).network is None
+    assert with_network.subset(["B"]).network is edges
+    other = PriorNetwork("more", ["B", "C"], sp.csr_matrix(([-1.0], ([0], [1])), shape=(2, 2)))
+    merged = combine(with_network, GenePriors("m", ["B", "C"], np.eye(2), other)).network
+    assert merged is not None and merged.n_edges == 2

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from biojepa.priors import cache
 from biojepa.priors.base import GenePriors
 from biojepa.priors.cache import cache_key, cached_priors
+from biojepa.priors.network import PriorNetwork
 
 
 @pytest.fixture
@@ -61,3 +63,15 @@ def test_key_tracks_parameters_and_file_changes(tmp_path: Path) -> None:
     source.write_text("ab")
     os.utime(source, ns=(1, 1))
     assert key != cache_key("go", [source], {"n": 1})
+
+
+def test_a_network_is_stored_and_restored(tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    edges = sp.csr_matrix(([1.0, -1.0], ([0, 1], [1, 0])), shape=(2, 2))
+    key = f"net-{uuid.uuid4().hex}"
+    cached_priors(
+        key, lambda: GenePriors("toy", ["A", "B"], np.eye(2), PriorNetwork("edges", ["A", "B"], edges))
+    )
+    monkeypatch.setattr(cache, "_IN_PROCESS", {})  # a new process
+    restored = cached_priors(key, lambda: pytest.fail("rebuilt instead of read"))
+    assert restored.network is not None and restored.network.name == "edges"
+    assert (restored.network.edges != edges).nnz == 0

@@ -68,3 +68,11 @@ def test_regulon_prior_covers_most_papalexi_targets(
     regulons: GenePriors, papalexi_targets: list[str]
 ) -> None:
     assert regulons.coverage(papalexi_targets) >= 0.8
+
+
+def test_regulon_priors_carry_the_signed_edges_as_their_network(regulons: GenePriors) -> None:
+    network = regulons.network
+    assert network is not None and network.n_edges > 10_000
+    rows, known = network.responses(["STAT1", "IRF1", "NOT_A_GENE"], ["IRF1", "CXCL10", "GAPDH"])
+    assert rows[0].tolist() == [1.0, 1.0, 0.0]  # STAT1 activates IRF1 and CXCL10 (confidence A)
+    assert known.tolist() == [True, known[1], False]

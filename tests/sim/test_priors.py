@@ -29,3 +29,22 @@ def test_priors_are_informative_but_imperfect(check_sim):
     noisy = _similarity_agreement(check_sim, simulated_priors(check_sim))
     exact = _similarity_agreement(check_sim, simulated_priors(check_sim, recall=1.0, false_rate=0.0))
     assert 0.0 < noisy < exact
+
+
+def test_the_noisy_network_comes_along_and_is_the_one_the_features_describe(check_sim):
+    net = check_sim.network
+    priors = simulated_priors(check_sim)
+    known = priors.network
+    assert known is not None and known.genes == list(check_sim.genes)
+    true_edges = {
+        (s, t): sign for s, t, sign in zip(net.edge_source, net.edge_target, net.edge_sign, strict=True)
+    }
+    coo = known.edges.tocoo()
+    listed = {(s, t): v for s, t, v in zip(coo.row, coo.col, coo.data, strict=True)}
+    kept = [e for e in true_edges if e in listed]
+    # about recall (0.6) of the true edges survive, with their sign; about false_rate × edges are spurious
+    assert 0.45 < len(kept) / len(true_edges) < 0.75
+    assert np.mean([listed[e] == true_edges[e] for e in kept]) > 0.95
+    assert 0.15 < (len(listed) - len(kept)) / len(true_edges) < 0.4
+    exact = simulated_priors(check_sim, recall=1.0, false_rate=0.0).network
+    assert exact is not None and exact.n_edges == len(true_edges)

@@ -11,7 +11,14 @@ from biojepa.models.actions import ActionVocabulary
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.config import TrainConfig
 from biojepa.train.data import CellTable
-from biojepa.train.loop import FitData, Trainer, clipped_scale, fit_retrieval, pearson_rows
+from biojepa.train.loop import (
+    FitData,
+    Trainer,
+    clipped_scale,
+    fit_retrieval,
+    nonnegative_weights,
+    pearson_rows,
+)
 
 
 def _table(n: int = 512, genes: int = 30) -> CellTable:
@@ -191,14 +198,28 @@ def test_clipped_scale_beside_another_predictor_counts_only_what_x_adds():
     assert clipped_scale(base, 0.5 * base, keep, alongside=torch.zeros(1, 200)) == pytest.approx(0.5)
 
 
-def _memory_module(features: torch.Tensor, deltas: torch.Tensor) -> BioJepaModule:
+def _memory_module(
+    features: torch.Tensor, deltas: torch.Tensor, network: torch.Tensor | None = None
+) -> BioJepaModule:
     names = [f"G{i}" for i in range(len(features))]
     table = dict(zip(names, features.numpy(), strict=True))
+    edges = {} if network is None else dict(zip(names, network.numpy(), strict=True))
 
     def lookup(genes):
         return np.stack([table[g] for g in genes]), np.ones(len(genes), dtype=bool)
 
-    vocab = ActionVocabulary(names, prior_dim=features.shape[1], fingerprint_bits=8, prior_lookup=lookup)
+    def network_lookup(genes):
+        rows = np.stack([edges[g] for g in genes])
+        return rows, np.abs(rows).sum(1) > 0
+
+    vocab = ActionVocabulary(
+        names,
+        prior_dim=features.shape[1],
+        fingerprint_bits=8,
+        prior_lookup=lookup,
+        network_lookup=network_lookup if network is not None else None,
+        network_width=deltas.shape[1] if network is not None else 0,
+    )
     vocab.add_priors(names)
     config = ModelConfig(
         n_genes=deltas.shape[1], n_targets=len(names), n_actions=len(names), n_memory=len(names),
@@ -217,7 +238,7 @@ def test_fit_retrieval_sharpens_when_similar_targets_respond_alike():
     features = torch.eye(3).repeat_interleave(2, dim=0) + 0.01 * torch.randn(6, 3, generator=g)
     deltas = torch.randn(3, 40, generator=g).repeat_interleave(2, dim=0)
     module = _memory_module(features, deltas)
-    scale, gain = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    scale, gain, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
     assert scale >= 20.0  # a sharp nearest-neighbour lookup
     assert gain == pytest.approx(1.0, abs=0.02)  # each entry retrieves its twin's response, as is
     assert module.effect.feature_scale.item() == scale
@@ -230,7 +251,7 @@ def test_fit_retrieval_softens_when_features_do_not_tell_responses_apart():
     features = torch.randn(12, 5, generator=g)
     deltas = torch.randn(1, 40, generator=g) + 0.8 * torch.randn(12, 40, generator=g)
     module = _memory_module(features, deltas)
-    scale, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    scale, _, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
     assert scale <= 1.0  # close to the plain mean of the other entries, which averages the noise out
 
 
@@ -238,7 +259,7 @@ def test_fit_retrieval_keeps_the_trained_sharpness_when_no_candidate_does_better
     deltas = torch.randn(4, 10, generator=torch.Generator().manual_seed(2))
     module = _memory_module(torch.zeros(4, 3), deltas)  # no features: the sharpness changes nothing
     module.effect.feature_scale.data.fill_(4.2)
-    scale, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    scale, _, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
     assert scale == pytest.approx(4.2)
 
 
@@ -246,4 +267,42 @@ def test_fit_retrieval_leaves_a_one_entry_memory_as_trained():
     deltas = torch.ones(1, 10)
     module = _memory_module(torch.ones(1, 3), deltas)
     fitted = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
-    assert fitted == pytest.approx((10.0, 1.0))
+    assert fitted == pytest.approx((10.0, 1.0, 0.0))
+
+
+def _signed_edges(n_targets: int, n_genes: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    present = torch.rand(n_targets, n_genes, generator=g) < 0.2
+    return torch.where(present, torch.randint(0, 2, (n_targets, n_genes), generator=g) * 2.0 - 1.0, 0.0)
+
+
+def test_fit_retrieval_weighs_known_edges_that_explain_the_responses():
+    g = torch.Generator().manual_seed(3)
+    edges = _signed_edges(10, 60, seed=4)
+    # a knockout moves its known targets against the edge signs, twice as far as one unit, plus noise
+    deltas = -2.0 * edges + 0.1 * torch.randn(10, 60, generator=g)
+    module = _memory_module(torch.randn(10, 5, generator=g), deltas, network=edges)
+    _, _, weight = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    assert weight == pytest.approx(2.0, abs=0.1)
+    assert module.effect.network_weight.item() == weight
+
+
+def test_fit_retrieval_gives_unrelated_or_contrary_edges_no_weight():
+    g = torch.Generator().manual_seed(5)
+    edges = _signed_edges(10, 60, seed=6)
+    contrary = 1.0 * edges + 0.1 * torch.randn(10, 60, generator=g)  # moves with the signs after a knockout
+    module = _memory_module(torch.randn(10, 5, generator=g), contrary, network=edges)
+    assert fit_retrieval(module, contrary, torch.ones_like(contrary, dtype=torch.bool))[2] == 0.0
+    unrelated = torch.randn(10, 60, generator=g)
+    module = _memory_module(torch.randn(10, 5, generator=g), unrelated, network=edges)
+    assert fit_retrieval(module, unrelated, torch.ones_like(unrelated, dtype=torch.bool))[2] < 0.15
+
+
+def test_nonnegative_weights_fits_present_columns_only():
+    x = torch.randn(50, generator=torch.Generator().manual_seed(7))
+    other = torch.randn(50, generator=torch.Generator().manual_seed(8))
+    assert nonnegative_weights(x, 3 * x + 0.5 * other, other) == pytest.approx((3.0, 0.5))
+    assert nonnegative_weights(x, 3 * x, torch.zeros(50)) == pytest.approx((3.0, 0.0))
+    gain, weight = nonnegative_weights(torch.zeros(50), 2 * other, other)
+    assert gain is None and weight == pytest.approx(2.0)
+    assert nonnegative_weights(x, -x, other)[0] == 0.0  # never a negative scale

@@ -17,6 +17,11 @@ ignored) from the training pseudobulk Δ of :func:`biojepa.eval.pseudobulk.pseud
   gene-prior features of the target(s), summed for combinations, to Δ.
 * ``knn_prior``: the mean training Δ of the k = 5 training conditions nearest in prior-feature
   cosine distance.
+* ``network_prior``: the train mean plus ``w`` × the targets' known signed regulatory edges onto each
+  gene (the priors' network: DoRothEA, or the simulator's noisy copy of its network), turned by the
+  mode (a knockdown moves regulated genes against the edge signs); ``w`` ≥ 0 by least squares on the
+  training conditions. Conditions whose targets have no known edge onto the measured genes get the
+  train mean.
 
 Conditions a baseline cannot embed fall back to the train mean; how many did so in the last
 ``predict_deltas`` call is ``n_fallback`` (also logged as a warning).
@@ -38,6 +43,7 @@ from biojepa.errors import DataError
 from biojepa.eval.methods import Method, register_method
 from biojepa.eval.pseudobulk import PseudobulkDeltas, pseudobulk_deltas
 from biojepa.priors.base import GenePriors
+from biojepa.priors.network import MODE_SIGNS
 
 
 class _TrainingDeltaBaseline(Method):
@@ -278,3 +284,42 @@ class KnnPrior(_PriorBaseline):
     def _predict_features(self, features: np.ndarray) -> np.ndarray:
         index = self._neighbours.kneighbors(features, return_distance=False)
         return self._deltas[index].mean(axis=1)
+
+
+@register_method("network_prior")
+class NetworkPrior(_TrainingDeltaBaseline):
+    """Train mean plus a fitted multiple of the targets' known regulatory edges, signed by the mode."""
+
+    needs_priors = True
+
+    def _responses(self, conditions: list[Condition]) -> np.ndarray:
+        """Σ over each condition's targets of mode sign × known edges onto the training genes."""
+        genes = list(self.train.genes)
+        targets = sorted({t for c in conditions for t in c.targets})
+        edges, _ = self._network.responses(targets, genes)
+        row = {t: i for i, t in enumerate(targets)}
+        out = np.zeros((len(conditions), len(genes)))
+        for i, condition in enumerate(conditions):
+            sign = MODE_SIGNS.get(condition.perturbation_type, 0.0)
+            for target in condition.targets:
+                out[i] += sign * edges[row[target]]
+        return out
+
+    def _fit_model(self, deltas: PseudobulkDeltas, priors: GenePriors | None) -> None:
+        if priors is None or priors.network is None:
+            raise DataError(
+                f"{self.name} needs gene priors with a regulatory network (the regulon priors, or a "
+                "simulated screen's priors)"
+            )
+        self._network = priors.network
+        responses = self._responses(deltas.conditions)
+        rest = deltas.deltas - self._train_means(deltas.conditions)
+        power = float((responses**2).sum())
+        self.weight = max(float((responses * rest).sum()) / power, 0.0) if power > 0 else 0.0
+
+    def predict_deltas(self, conditions: list[Condition], controls: ad.AnnData) -> np.ndarray:
+        self._check_controls(controls)
+        responses = self._responses(conditions)
+        unknown = int((np.abs(responses).sum(axis=1) == 0).sum())
+        self._report_fallback(unknown, len(conditions), "condition(s) with no known regulatory edge")
+        return self._train_means(conditions) + self.weight * responses

@@ -2,7 +2,9 @@
 
 A token sums a learned embedding of a target seen in training, projected frozen prior features of the
 target (gene priors, or a Morgan fingerprint for a compound with known SMILES) so that unseen targets get
-informative input, a mode embedding and Fourier features of log dose and log time.
+informative input, a mode embedding and Fourier features of log dose and log time. A token also carries
+its target's known signed regulatory edges onto the model's genes (the prior network), which the effect
+head reads off in gene space.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from torch import Tensor, nn
 
 from biojepa.data.schema import PERTURBATION_TYPES, Condition
 from biojepa.errors import DataError
+from biojepa.priors.network import MODE_SIGNS
 
 N_FOURIER = 4
 DOSE_TIME_FEATURES = 3 + 4 * N_FOURIER
 
 PriorLookup = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+_MODE_SIGN = torch.tensor([MODE_SIGNS[mode] for mode in PERTURBATION_TYPES])
 
 
 def morgan_fingerprint(smiles: str, n_bits: int = 1024, radius: int = 2) -> np.ndarray:
@@ -57,6 +61,13 @@ class ActionBatch:
     modes: Tensor
     dose_time: Tensor
     token_mask: Tensor
+    network: Tensor  # B × T × genes: the target's known signed edges onto the model's genes (width 0: none)
+
+    def network_response(self) -> Tensor:
+        """Each token's expected direction of change in gene space (B × T × genes): its target's known edge
+        signs, turned by the mode (loss of function moves regulated genes against the signs)."""
+        sign = _MODE_SIGN[self.modes] * self.token_mask.float()
+        return self.network * sign.unsqueeze(-1)
 
     def target_features(self) -> Tensor:
         """Frozen features of each token (B × T × F): its prior vector and its fingerprint."""
@@ -88,6 +99,8 @@ class ActionVocabulary:
         fingerprint_bits: int = 1024,
         smiles: dict[str, str] | None = None,
         prior_lookup: PriorLookup | None = None,
+        network_lookup: PriorLookup | None = None,
+        network_width: int = 0,
     ) -> None:
         self.targets = sorted(set(targets))
         self.index = {t: i + 1 for i, t in enumerate(self.targets)}  # 0 = unseen
@@ -97,13 +110,20 @@ class ActionVocabulary:
         self.prior_lookup = prior_lookup
         self.prior_table: dict[str, np.ndarray] = {}
         self._no_prior: set[str] = set()  # names the prior source was asked about and does not know
+        # known signed edges of each target onto the model's ``network_width`` genes (only targets with any)
+        self.network_lookup = network_lookup
+        self.network_width = network_width
+        self.network_table: dict[str, np.ndarray] = {}
+        self._network_asked: set[str] = set()
 
     @property
     def n_targets(self) -> int:
         return len(self.targets)
 
     def add_priors(self, names: Sequence[str]) -> None:
-        """Fetch and cache prior features for ``names`` (genes the prior source does not know are skipped)."""
+        """Fetch and cache prior features and network edges for ``names`` (genes the prior source does not
+        know are skipped)."""
+        self._add_network([n for n in dict.fromkeys(names) if n not in self.smiles])
         missing = [
             n
             for n in dict.fromkeys(names)
@@ -117,6 +137,16 @@ class ActionVocabulary:
                 self.prior_table[name] = np.asarray(row, dtype=np.float32)
             else:
                 self._no_prior.add(name)
+
+    def _add_network(self, names: list[str]) -> None:
+        asked = [n for n in names if n not in self._network_asked]
+        if not asked or self.network_lookup is None or self.network_width == 0:
+            return
+        rows, known = self.network_lookup(asked)
+        for name, row, ok in zip(asked, np.asarray(rows), np.asarray(known), strict=True):
+            self._network_asked.add(name)
+            if ok:
+                self.network_table[name] = np.asarray(row, dtype=np.float32)
 
     def covered(self, name: str) -> str | None:
         """How an intervention target is represented: seen, prior, smiles or None (unknown)."""
@@ -167,6 +197,7 @@ class ActionVocabulary:
         modes = torch.zeros(b, n_tokens, dtype=torch.long)
         dose_time = torch.zeros(b, n_tokens, DOSE_TIME_FEATURES)
         mask = torch.zeros(b, n_tokens, dtype=torch.bool)
+        network = torch.zeros(b, n_tokens, self.network_width)
         for i, cond in enumerate(conditions):
             if cond.perturbation_type not in PERTURBATION_TYPES:
                 raise DataError(
@@ -181,13 +212,15 @@ class ActionVocabulary:
                 if name in self.smiles:
                     fps[i, j] = torch.from_numpy(morgan_fingerprint(self.smiles[name], self.fingerprint_bits))
                     has_fp[i, j] = 1.0
+                if name in self.network_table:
+                    network[i, j] = torch.from_numpy(self.network_table[name])
                 modes[i, j] = PERTURBATION_TYPES.index(cond.perturbation_type)
                 dose_time[i, j] = features
                 mask[i, j] = True
-        return ActionBatch(ids, priors, has_prior, fps, has_fp, modes, dose_time, mask)
+        return ActionBatch(ids, priors, has_prior, fps, has_fp, modes, dose_time, mask, network)
 
     def state(self) -> tuple[dict, dict[str, Tensor]]:
-        """JSON-able metadata and tensors (prior table) that :meth:`from_state` restores."""
+        """JSON-able metadata and tensors (prior and network tables) that :meth:`from_state` restores."""
         names = sorted(self.prior_table)
         meta = {
             "targets": self.targets,
@@ -195,16 +228,31 @@ class ActionVocabulary:
             "fingerprint_bits": self.fingerprint_bits,
             "smiles": self.smiles,
             "prior_names": names,
+            "network_width": self.network_width,
+            "network_names": sorted(self.network_table),
         }
-        table = np.stack([self.prior_table[n] for n in names]) if names else np.zeros((0, self.prior_dim))
-        return meta, {"vocab.prior_table": torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))}
+        tables = {
+            "vocab.prior_table": _stack(self.prior_table, names, self.prior_dim),
+            "vocab.network_table": _stack(self.network_table, meta["network_names"], self.network_width),
+        }
+        return meta, tables
 
     @classmethod
     def from_state(cls, meta: dict, tensors: dict[str, Tensor]) -> ActionVocabulary:
         vocab = cls(meta["targets"], meta["prior_dim"], meta["fingerprint_bits"], meta["smiles"])
         table = tensors["vocab.prior_table"].numpy()
         vocab.prior_table = {n: table[i] for i, n in enumerate(meta["prior_names"])}
+        # models saved before the prior network existed hold no network table
+        vocab.network_width = int(meta.get("network_width", 0))
+        if vocab.network_width:
+            network = tensors["vocab.network_table"].numpy()
+            vocab.network_table = {n: network[i] for i, n in enumerate(meta["network_names"])}
         return vocab
+
+
+def _stack(table: dict[str, np.ndarray], names: list[str], width: int) -> Tensor:
+    rows = np.stack([table[n] for n in names]) if names else np.zeros((0, width))
+    return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
 
 
 class ActionEncoder(nn.Module):

@@ -64,6 +64,9 @@ class EffectMemory(nn.Module):
         # scale of the latent path's predicted interaction in combinations (0 = the additive expectation
         # of the targets' own predictions); fitted on validation combinations after training
         self.register_buffer("combination_gate", torch.zeros(()))
+        # weight of the targets' known regulatory edges (the prior network) in gene space; fitted after
+        # training on the stored Δs beside the retrieval (0 = not used)
+        self.register_buffer("network_weight", torch.zeros(()))
 
     def forward(
         self,

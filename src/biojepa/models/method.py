@@ -18,7 +18,14 @@ from biojepa.models.world_model import WorldModel
 from biojepa.train.config import TrainConfig, default_config
 
 # what the training run fits after its epochs, read from the last record of the epoch log
-FITTED_KEYS = ("memory_shrinkage", "retrieval_scale", "retrieval_gain", "latent_gate", "combination_gate")
+FITTED_KEYS = (
+    "memory_shrinkage",
+    "retrieval_scale",
+    "retrieval_gain",
+    "network_weight",
+    "latent_gate",
+    "combination_gate",
+)
 
 
 class _WorldModelMethod(Method):

@@ -187,20 +187,31 @@ class BioJepaModule(nn.Module):
 
         Each target contributes its own prediction: its measured Δ where the memory holds it measured alone
         (the latent path's prediction of it is then dropped), else the retrieved Δ of similar training
-        targets (× ``gain``) plus the latent path's decoded Δ of the target alone, scaled by the fitted
-        ``latent_gate`` (1 as trained; fitted on the validation targets, which the latent path has not seen
-        either). A combination adds the latent path's predicted interaction (its Δ beyond the sum of its
-        targets' latent Δs) scaled by the fitted ``combination_gate`` (0, the additive expectation, until
-        validation combinations show that the interaction helps).
+        targets (× ``gain``), plus its known regulatory edges read off in gene space (× the fitted
+        ``network_weight``, 0 as trained), plus the latent path's decoded Δ of the target alone, scaled by
+        the fitted ``latent_gate`` (1 as trained; fitted on the validation targets, which the latent path has
+        not seen either). A combination adds the latent path's predicted interaction (its Δ beyond the sum
+        of its targets' latent Δs) scaled by the fitted ``combination_gate`` (0, the additive expectation,
+        until validation combinations show that the interaction helps).
         """
-        retrieved, measured, gain, single_latent, interaction = parts
+        retrieved, measured, gain, network, single_latent, interaction = parts
         effect = self.effect
         return (
             gain * retrieved
             + measured
+            + effect.network_weight * network
             + effect.latent_gate * single_latent
             + effect.combination_gate * interaction
         )
+
+    def network_part(self, actions: ActionBatch, is_measured: Tensor) -> Tensor:
+        """Sum over an action's targets not measured alone in training of their known regulatory edges,
+        signed by the mode (B × genes; zero without a prior network and for the blind ablation)."""
+        b = actions.token_mask.shape[0]
+        if self.config.blind or actions.network.shape[-1] == 0:
+            return torch.zeros(b, self.config.n_genes)
+        unmeasured = (~is_measured).float().unsqueeze(-1)
+        return (actions.network_response() * unmeasured).sum(1)
 
     def memory_parts(
         self,
@@ -212,19 +223,21 @@ class BioJepaModule(nn.Module):
         diff: Tensor,
         z_mean: Tensor,
         exclude: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``(retrieved, measured, gain, single latent, interaction)`` of each group (see :meth:`combine`).
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``(retrieved, measured, gain, network, single latent, interaction)`` of each group (see
+        :meth:`combine`).
 
         ``single latent`` sums the decoded latent Δs of the targets not held measured, each applied alone;
         ``interaction`` is ``diff`` minus the latent Δs of all its targets alone (0 for one target).
         """
         retrieved, measured, gain, is_measured = self.memory_components(actions, z_mean, exclude)
+        network = self.network_part(actions, is_measured)
         kept = 1.0 - is_measured.any(1, keepdim=True).float()
         single_latent, interaction = diff * kept, torch.zeros_like(diff)
         combination = actions.token_mask.sum(1) > 1
         if self.config.blind or not bool(combination.any()):
             # one target per action (or the blind ablation, whose action ignores its targets)
-            return retrieved, measured, gain, single_latent, interaction
+            return retrieved, measured, gain, network, single_latent, interaction
         # each target of a combination applied alone, on the pre-cells of the combinations only
         rows = combination.nonzero().squeeze(1)
         cells = combination[groups]
@@ -242,7 +255,7 @@ class BioJepaModule(nn.Module):
             pair_single = pair_single + token_diff * present * (~is_measured[rows, j : j + 1]).float()
         single_latent = single_latent.index_copy(0, rows, pair_single)
         interaction = interaction.index_copy(0, rows, diff[rows] - all_tokens)
-        return retrieved, measured, gain, single_latent, interaction
+        return retrieved, measured, gain, network, single_latent, interaction
 
 
 def _group_mean(values: Tensor, groups: Tensor, n_groups: int) -> Tensor:

@@ -13,7 +13,7 @@ import torch
 
 from biojepa.data.schema import CONTROL, PERTURBATION_TYPES, UNS_KEY, Condition, join_perturbation
 from biojepa.errors import CheckpointError, DataError
-from biojepa.models.actions import ActionVocabulary
+from biojepa.models.actions import ActionVocabulary, PriorLookup
 from biojepa.models.calibration import fit_variance_scale
 from biojepa.models.module import BioJepaModule, ModelConfig
 from biojepa.train.checkpoints import load_checkpoint, save_checkpoint
@@ -118,12 +118,20 @@ class WorldModel:
         return self
 
     def _build(self, targets: list[str], smiles: dict[str, str]) -> None:
-        lookup = None
+        lookup, network_lookup = None, None
         prior_dim = 0
         if self.config.prior_kinds:
             priors = self._gene_priors()
             lookup, prior_dim = priors.lookup, priors.dim
-        self.vocab = ActionVocabulary(targets, prior_dim, smiles=smiles, prior_lookup=lookup)
+            network_lookup = self._network_lookup(priors)
+        self.vocab = ActionVocabulary(
+            targets,
+            prior_dim,
+            smiles=smiles,
+            prior_lookup=lookup,
+            network_lookup=network_lookup,
+            network_width=len(self.genes) if network_lookup is not None else 0,
+        )
         self.vocab.add_priors(targets)
         model_config = ModelConfig(
             n_genes=len(self.genes),
@@ -141,6 +149,14 @@ class WorldModel:
 
             self.priors = load_gene_priors(kinds=tuple(self.config.prior_kinds))
         return self.priors
+
+    def _network_lookup(self, priors: Any) -> PriorLookup | None:
+        """Known signed edges of targets onto the model's genes, when the priors carry a network."""
+        network = getattr(priors, "network", None)
+        if network is None:
+            return None
+        genes = list(self.genes)
+        return lambda names: network.responses(names, genes)
 
     @staticmethod
     def _smiles(adata: ad.AnnData) -> dict[str, str]:
@@ -186,6 +202,8 @@ class WorldModel:
         assert self.vocab is not None
         if self.vocab.prior_lookup is None and self.vocab.prior_dim > 0:
             self.vocab.prior_lookup = self._gene_priors().lookup
+        if self.vocab.network_lookup is None and self.vocab.network_width > 0:
+            self.vocab.network_lookup = self._network_lookup(self._gene_priors())
         conditions = parse_actions(actions, self.default_type)
         for cond in conditions:
             if cond.perturbation_type not in PERTURBATION_TYPES:
@@ -308,6 +326,7 @@ class WorldModel:
             model.vocab = ActionVocabulary.from_state(meta["vocab"], tensors)
             model.module = BioJepaModule(ModelConfig.from_dict(meta["model_config"]))
             state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+            state.setdefault("effect.network_weight", torch.zeros(()))  # saved before the prior network
             model.module.load_state_dict(state)
             model.memory_conditions = [
                 Condition(p, c, t, float(d), float("nan") if h is None else float(h))
@@ -320,5 +339,7 @@ class WorldModel:
             raise CheckpointError(f"{path} does not hold a consistent biojepa model: {err}") from err
         if priors is not None:
             model.vocab.prior_lookup = priors.lookup
+            if model.vocab.network_width:
+                model.vocab.network_lookup = model._network_lookup(priors)
         model.module.eval()
         return model

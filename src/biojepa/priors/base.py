@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, reduce
 from pathlib import Path
 
 import numpy as np
 
 from biojepa.data.genes import harmonise_symbols
 from biojepa.errors import DataError
+from biojepa.priors.network import PriorNetwork
 
 
 @dataclass(frozen=True, eq=False)
 class GenePriors:
     """Per-gene feature vectors from one source (or several, concatenated).
 
-    ``genes`` are official human symbols (unique); ``features`` is float32 ``(len(genes), dim)``.
+    ``genes`` are official human symbols (unique); ``features`` is float32 ``(len(genes), dim)``;
+    ``network`` holds the source's known signed regulatory edges, when it has them (regulons, a simulated
+    network), so that a model can read off which genes a target acts on.
     """
 
     name: str
     genes: list[str]
     features: np.ndarray
+    network: PriorNetwork | None = None
 
     def __post_init__(self) -> None:
         features = np.asarray(self.features, dtype=np.float32)
@@ -92,7 +96,7 @@ class GenePriors:
         """The known genes among ``genes``, in the given order (first occurrence kept)."""
         rows = self.rows(genes, harmonise=harmonise, data_dir=data_dir)
         keep = list(dict.fromkeys(int(r) for r in rows if r >= 0))
-        return GenePriors(self.name, [self.genes[r] for r in keep], self.features[keep])
+        return GenePriors(self.name, [self.genes[r] for r in keep], self.features[keep], self.network)
 
 
 def centre_scale(features: np.ndarray) -> np.ndarray:
@@ -116,7 +120,8 @@ def combine(*priors: GenePriors, name: str | None = None) -> GenePriors:
 
     Each block is centred and scaled (:func:`centre_scale`) over its own genes, then divided by
     sqrt(number of blocks) so the combined vectors have mean squared norm about 1. A gene absent from
-    a block gets that block's mean (zero after centring), i.e. no information from it.
+    a block gets that block's mean (zero after centring), i.e. no information from it. The blocks'
+    networks are merged (:meth:`PriorNetwork.merge`).
     """
     if not priors:
         raise DataError("combine() needs at least one GenePriors")
@@ -128,4 +133,8 @@ def combine(*priors: GenePriors, name: str | None = None) -> GenePriors:
         block = np.zeros((len(genes), prior.dim), dtype=np.float32)
         block[[row[g] for g in prior.genes]] = centre_scale(prior.features) * weight
         blocks.append(block)
-    return GenePriors(name or "+".join(p.name for p in priors), genes, np.concatenate(blocks, axis=1))
+    networks = [p.network for p in priors if p.network is not None]
+    network = reduce(PriorNetwork.merge, networks) if networks else None
+    return GenePriors(
+        name or "+".join(p.name for p in priors), genes, np.concatenate(blocks, axis=1), network
+    )

@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from biojepa.errors import DataError
 from biojepa.priors.base import GenePriors
+from biojepa.priors.network import PriorNetwork
 
 CACHE_DIR_ENV = "BIOJEPA_CACHE_DIR"
 # Bump when a builder's output (or symbol harmonisation) changes for the same inputs.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 _IN_PROCESS: dict[str, GenePriors] = {}
 
 
@@ -59,13 +61,23 @@ def cached_priors(key: str, build: Callable[[], GenePriors]) -> GenePriors:
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as stored:
-                priors = GenePriors(str(stored["name"]), stored["genes"].tolist(), stored["features"])
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                priors = GenePriors(
+                    str(stored["name"]),
+                    stored["genes"].tolist(),
+                    stored["features"],
+                    PriorNetwork.from_arrays(stored),
+                )
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError):
             path.unlink(missing_ok=True)
     if priors is None:
         priors = build()
+        network = {} if priors.network is None else priors.network.arrays()
         atomic_save_npz(
-            path, name=np.array(priors.name), genes=np.array(priors.genes), features=priors.features
+            path,
+            name=np.array(priors.name),
+            genes=np.array(priors.genes),
+            features=priors.features,
+            **network,
         )
     _IN_PROCESS[key] = priors
     return priors

@@ -15,6 +15,7 @@ from biojepa.data.genes import harmonise_symbols
 from biojepa.errors import DataError
 from biojepa.priors.base import GenePriors, centre_scale
 from biojepa.priors.cache import cache_key, cached_priors
+from biojepa.priors.network import PriorNetwork
 from biojepa.priors.sources import source_path, staged_files
 
 CONFIDENCE_LEVELS = ("A", "B", "C", "D", "E")
@@ -71,7 +72,8 @@ def regulon_priors(
 
     Each gene's raw vector is its signed regulator profile (which TFs act on it, with sign) next to
     its signed target profile (which genes it regulates, for TFs); columns are IDF weighted, rows
-    L2-normalised, then reduced with TruncatedSVD. Cached in process and on disk.
+    L2-normalised, then reduced with TruncatedSVD. The signed edges themselves come along as the
+    priors' ``network`` (:class:`PriorNetwork`). Cached in process and on disk.
     """
     bad = sorted(set(levels) - set(CONFIDENCE_LEVELS))
     if bad or not levels:
@@ -98,6 +100,7 @@ def regulon_priors(
             raise DataError(f"regulon matrix {raw.shape} is too small for n_components={n_components}")
         weighted = TfidfTransformer().fit_transform(raw)
         reduced = TruncatedSVD(n_components, random_state=0).fit_transform(weighted)
-        return GenePriors("regulons", genes, centre_scale(reduced))
+        network = PriorNetwork("dorothea", genes, regulation)
+        return GenePriors("regulons", genes, centre_scale(reduced), network)
 
     return cached_priors(cache_key("regulons", [path], params), build)

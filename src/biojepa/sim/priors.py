@@ -5,8 +5,9 @@ network is copied with each edge kept with probability ``recall`` and ``false_ra
 edges) spurious edges added (random sign); a gene's features are what it is known to influence
 downstream and what is known to influence it (the noisy signed network propagated three steps, each
 side reduced to ``dim / 2`` numbers by truncated SVD), plus its program membership with a share
-``false_rate`` of genes assigned to a random program. Methods that need gene priors (``ridge_prior``,
-``knn_prior``) can then run on synthetic gene symbols.
+``false_rate`` of genes assigned to a random program. The noisy signed network itself comes along as
+the priors' ``network`` (what DoRothEA edges are for real genes). Methods that need gene priors
+(``ridge_prior``, ``knn_prior``, ``network_prior``) can then run on synthetic gene symbols.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
 from biojepa.priors.base import GenePriors, centre_scale
+from biojepa.priors.network import PriorNetwork
 from biojepa.sim.simulator import Simulator
 
 _PRIOR_STREAM = 90
@@ -54,7 +56,8 @@ def simulated_priors(
             centre_scale(membership),
         ]
     )
-    return GenePriors("simulated_network", list(net.genes), features)
+    network = PriorNetwork("simulated_network", list(net.genes), adjacency)
+    return GenePriors("simulated_network", list(net.genes), features, network)
 
 
 def priors_of(adata: ad.AnnData) -> GenePriors | None:

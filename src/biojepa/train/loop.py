@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.optimize
 import torch
 import torch.nn.functional as F
 
@@ -96,40 +97,64 @@ def retrieval_direction_loss(retrieved: torch.Tensor, rest: torch.Tensor) -> tor
 
 
 @torch.no_grad()
-def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Tensor) -> tuple[float, float]:
-    """Set the effect memory's retrieval sharpness (``feature_scale``) and ``gain`` leave-one-out on the
-    stored conditions, whose measured Δs are ``deltas``, over their ``scored`` genes; return both.
+def fit_retrieval(
+    module: BioJepaModule, deltas: torch.Tensor, scored: torch.Tensor
+) -> tuple[float, float, float]:
+    """Set the effect memory's retrieval sharpness (``feature_scale``), ``gain`` and ``network_weight``
+    leave-one-out on the stored conditions, whose measured Δs are ``deltas``, over their ``scored`` genes;
+    return the three.
 
     The sharpness minimises the training loss's direction term (:func:`retrieval_direction_loss` of each
     entry's retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which
-    ties keep: gradient steps move this one scale little from where it starts. The gain is then the
-    least-squares scale of those retrievals, as the training loss's scale term fits it. With fewer than
-    two entries both stay as trained.
+    ties keep: gradient steps move this one scale little from where it starts. The gain and the weight of
+    the targets' known regulatory edges (:meth:`BioJepaModule.network_part`) are then the non-negative
+    least-squares fit of each entry's Δ by its retrieval and its edges, so the network counts only what
+    it adds to the retrieval. With fewer than two entries all three stay as trained.
     """
     effect = module.effect
     actions = module.memory_actions
     if actions is None:
         raise RuntimeError("the effect memory is empty; call set_memory() first")
     if len(deltas) < 2:  # nothing to retrieve from once an entry's own Δ is left out
-        return effect.feature_scale.item(), effect.log_gain.exp().item()
+        return effect.feature_scale.item(), effect.log_gain.exp().item(), effect.network_weight.item()
     exclude = torch.arange(len(deltas))
 
-    def leave_one_out() -> tuple[torch.Tensor, torch.Tensor]:
-        retrieved, measured, _, _ = module.memory_components(actions, effect.contexts, exclude)
-        return retrieved * scored, (deltas - measured) * scored
+    def leave_one_out() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        retrieved, measured, _, is_measured = module.memory_components(actions, effect.contexts, exclude)
+        network = module.network_part(actions, is_measured)
+        return retrieved * scored, (deltas - measured) * scored, network * scored
 
     candidates = (effect.feature_scale.item(), *RETRIEVAL_SCALES)
     losses = []
     for scale in candidates:
         effect.feature_scale.fill_(scale)
-        losses.append(float(retrieval_direction_loss(*leave_one_out())))
+        retrieved, rest, _ = leave_one_out()
+        losses.append(float(retrieval_direction_loss(retrieved, rest)))
     best = candidates[int(np.argmin(losses))]
     effect.feature_scale.fill_(best)
-    retrieved, rest = leave_one_out()
-    power = float(retrieved.square().sum())
-    if power > 0:
-        effect.log_gain.fill_(float(np.log(max(float((retrieved * rest).sum()) / power, 1e-3))))
-    return best, effect.log_gain.exp().item()
+    gain, weight = nonnegative_weights(*leave_one_out())
+    if gain is not None:
+        effect.log_gain.fill_(float(np.log(max(gain, 1e-3))))
+    effect.network_weight.fill_(weight)
+    return best, effect.log_gain.exp().item(), effect.network_weight.item()
+
+
+def nonnegative_weights(x: torch.Tensor, y: torch.Tensor, other: torch.Tensor) -> tuple[float | None, float]:
+    """Non-negative least-squares ``(a, b)`` in ``y ≈ a·x + b·other``; ``a`` is None where ``x`` is all zero
+    (nothing to scale) and ``b`` is 0 where ``other`` is."""
+    columns = [c.double().flatten() for c in (x, other)]
+    present = [float(c.square().sum()) > 0 for c in columns]
+    if not any(present):
+        return None, 0.0
+    design = np.stack([c.numpy() for c, p in zip(columns, present, strict=True) if p], axis=1)
+    gram, moment = design.T @ design, design.T @ y.double().flatten().numpy()
+    # ‖design·w − y‖² = ‖Lᵀw − L⁻¹·moment‖² + const with gram = L·Lᵀ: the same fit on a k × k system
+    lower = np.linalg.cholesky(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)))
+    solution, _ = scipy.optimize.nnls(lower.T, np.linalg.solve(lower, moment))
+    values = iter(solution.tolist())
+    gain = next(values) if present[0] else None
+    weight = next(values) if present[1] else 0.0
+    return gain, weight
 
 
 class Trainer:
@@ -452,7 +477,7 @@ class Trainer:
         diff, z_mean = self.module.decoded_delta(
             z_all[pre], table.log_library[pre], groups, len(chosen), actions
         )
-        retrieved, measured, gain, single_latent, interaction = self.module.memory_parts(
+        retrieved, measured, gain, network, single_latent, interaction = self.module.memory_parts(
             z_all[pre], table.log_library[pre], groups, len(chosen), actions, diff, z_mean, exclude=idx
         )
         target = self._deltas[idx]
@@ -463,7 +488,7 @@ class Trainer:
         rest = target - measured
         direction_loss = retrieval_direction_loss(retrieved, rest)
         scale_loss = F.mse_loss(gain * retrieved.detach(), rest, reduction="sum")
-        memory = (gain * retrieved + measured).detach()
+        memory = (gain * retrieved + measured + self.module.effect.network_weight * network).detach()
         latent_loss = F.mse_loss(memory + single_latent + interaction, target, reduction="sum")
         return (direction_loss + scale_loss + latent_loss) / len(chosen)
 
@@ -477,9 +502,9 @@ class Trainer:
         """Refit the memory's retrieval sharpness and gain leave-one-out (:func:`fit_retrieval`)."""
         table = self.data.train
         scored = targeted_gene_mask(table.conditions, self.data.genes, self._deltas.shape[1])
-        scale, gain = fit_retrieval(self.module, self._deltas, scored)
+        scale, gain, weight = fit_retrieval(self.module, self._deltas, scored)
         if self.history:
-            self.history[-1].update(retrieval_scale=scale, retrieval_gain=gain)
+            self.history[-1].update(retrieval_scale=scale, retrieval_gain=gain, network_weight=weight)
 
     @torch.no_grad()
     def _fit_gates(self) -> None:
@@ -494,9 +519,10 @@ class Trainer:
         """
         latent_gate, combination_gate = 1.0, 0.0
         if hasattr(self, "_val_actions"):
-            (retrieved, measured, gain, single_latent, interaction), target = self._val_parts()
+            (retrieved, measured, gain, network, single_latent, interaction), target = self._val_parts()
             scored = targeted_gene_mask(self.data.val.conditions, self.data.genes, target.shape[1])
-            rest, memory = target - measured, gain * retrieved
+            rest = target - measured
+            memory = gain * retrieved + self.module.effect.network_weight * network
             single = self._val_actions.token_mask.sum(1) == 1
             unmeasured = single & (single_latent.abs().sum(1) > 0)  # measured targets have no latent part
             if bool(unmeasured.any()):
