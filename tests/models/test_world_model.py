@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from biojepa.data.schema import Condition
 from biojepa.errors import CheckpointError, DataError
@@ -151,3 +152,42 @@ def test_the_latent_gate_stays_one_when_every_validation_target_is_measured(scre
     model = WorldModel(tiny_config(), priors=priors).fit(screen, train, val)
     assert model.history[-1]["latent_gate"] == 1.0
     assert model.module.effect.latent_gate.item() == 1.0
+
+
+@pytest.fixture(scope="module")
+def network_priors(priors):
+    """The toy priors plus what each target is known to regulate: the genes of its program, signed so that a
+    knockout moves them the way the screen does."""
+    from biojepa.priors.base import GenePriors
+    from biojepa.priors.network import PriorNetwork
+
+    from .conftest import N_GENES, TARGETS, _effects
+
+    genes = [f"G{i}" for i in range(N_GENES)] + ["NEWGENE"]
+    edges = np.zeros((len(genes), len(genes)))
+    for i, target in enumerate(TARGETS):
+        edges[i, :N_GENES] = -np.sign(_effects()[target])
+    network = PriorNetwork("toy_edges", genes, sp.csr_matrix(edges))
+    return GenePriors(priors.name, priors.genes, priors.features, network)
+
+
+def test_known_edges_that_explain_the_responses_are_weighed_and_saved(
+    screen, network_priors, tiny_config, tmp_path
+):
+    labels = screen.obs["perturbation"].to_numpy()
+    train = np.isin(labels, ["G0", "G1", "G2", "G4", "G5", "G6"])
+    model = WorldModel(tiny_config(), priors=network_priors).fit(screen, train, labels == "G3", out=tmp_path)
+    last = model.history[-1]
+    weight = last["novel_network_weight"]  # G7 trains nowhere: a novel target
+    assert weight > 0 and weight == pytest.approx(model.module.effect.novel_network_weight.item())
+    assert last["network_weight"] == pytest.approx(model.module.effect.network_weight.item())
+    controls = screen[screen.obs["perturbation"] == "control"]
+    conditions = [Condition("G7", "ctx"), Condition("G0", "ctx")]
+    predicted = model.predict_deltas(conditions, controls)
+    loaded = WorldModel.load(tmp_path, priors=network_priors)
+    np.testing.assert_allclose(loaded.predict_deltas(conditions, controls), predicted, rtol=1e-5, atol=1e-6)
+    model.module.effect.novel_network_weight.fill_(0.0)
+    without = model.predict_deltas(conditions, controls)
+    np.testing.assert_allclose(without[1], predicted[1])  # G0 is measured: its own Δ, no edges added
+    edges, _ = network_priors.network.responses(["G7"], model.genes)
+    np.testing.assert_allclose(predicted[0] - without[0], -weight * edges[0], rtol=1e-4, atol=1e-5)

@@ -1,5 +1,6 @@
 import itertools
 import json
+from dataclasses import astuple
 
 import numpy as np
 import pytest
@@ -199,9 +200,15 @@ def test_clipped_scale_beside_another_predictor_counts_only_what_x_adds():
 
 
 def _memory_module(
-    features: torch.Tensor, deltas: torch.Tensor, network: torch.Tensor | None = None
+    features: torch.Tensor,
+    deltas: torch.Tensor,
+    network: torch.Tensor | None = None,
+    labels: list[str] | None = None,
 ) -> BioJepaModule:
+    """A module whose memory holds ``deltas`` of the conditions ``labels`` (default: each target G0, G1, …
+    alone); target ``Gi`` has prior ``features[i]`` and known edges ``network[i]``."""
     names = [f"G{i}" for i in range(len(features))]
+    labels = names if labels is None else labels
     table = dict(zip(names, features.numpy(), strict=True))
     edges = {} if network is None else dict(zip(names, network.numpy(), strict=True))
 
@@ -222,13 +229,13 @@ def _memory_module(
     )
     vocab.add_priors(names)
     config = ModelConfig(
-        n_genes=deltas.shape[1], n_targets=len(names), n_actions=len(names), n_memory=len(names),
+        n_genes=deltas.shape[1], n_targets=len(names), n_actions=len(labels), n_memory=len(labels),
         prior_dim=features.shape[1], fingerprint_bits=8, latent_dim=4, encoder_hidden=8, action_dim=8,
         predictor_hidden=8, predictor_blocks=1, decoder_hidden=8,
     )  # fmt: skip
     module = BioJepaModule(config).eval()
-    memory = vocab.encode([Condition(n, "ctx", "crispr_ko") for n in names])
-    module.set_memory(memory, deltas, torch.zeros(len(names), 4))
+    memory = vocab.encode([Condition(label, "ctx", "crispr_ko") for label in labels])
+    module.set_memory(memory, deltas, torch.zeros(len(labels), 4))
     return module
 
 
@@ -238,7 +245,8 @@ def test_fit_retrieval_sharpens_when_similar_targets_respond_alike():
     features = torch.eye(3).repeat_interleave(2, dim=0) + 0.01 * torch.randn(6, 3, generator=g)
     deltas = torch.randn(3, 40, generator=g).repeat_interleave(2, dim=0)
     module = _memory_module(features, deltas)
-    scale, gain, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    fit = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    scale, gain = fit.retrieval_scale, fit.retrieval_gain
     assert scale >= 20.0  # a sharp nearest-neighbour lookup
     assert gain == pytest.approx(1.0, abs=0.02)  # each entry retrieves its twin's response, as is
     assert module.effect.feature_scale.item() == scale
@@ -251,7 +259,7 @@ def test_fit_retrieval_softens_when_features_do_not_tell_responses_apart():
     features = torch.randn(12, 5, generator=g)
     deltas = torch.randn(1, 40, generator=g) + 0.8 * torch.randn(12, 40, generator=g)
     module = _memory_module(features, deltas)
-    scale, _, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    scale = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool)).retrieval_scale
     assert scale <= 1.0  # close to the plain mean of the other entries, which averages the noise out
 
 
@@ -259,7 +267,7 @@ def test_fit_retrieval_keeps_the_trained_sharpness_when_no_candidate_does_better
     deltas = torch.randn(4, 10, generator=torch.Generator().manual_seed(2))
     module = _memory_module(torch.zeros(4, 3), deltas)  # no features: the sharpness changes nothing
     module.effect.feature_scale.data.fill_(4.2)
-    scale, _, _ = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    scale = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool)).retrieval_scale
     assert scale == pytest.approx(4.2)
 
 
@@ -267,7 +275,7 @@ def test_fit_retrieval_leaves_a_one_entry_memory_as_trained():
     deltas = torch.ones(1, 10)
     module = _memory_module(torch.ones(1, 3), deltas)
     fitted = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
-    assert fitted == pytest.approx((10.0, 1.0, 0.0))
+    assert astuple(fitted) == pytest.approx((10.0, 1.0, 0.0, 1.0, 0.0))
 
 
 def _signed_edges(n_targets: int, n_genes: int, seed: int) -> torch.Tensor:
@@ -282,7 +290,7 @@ def test_fit_retrieval_weighs_known_edges_that_explain_the_responses():
     # a knockout moves its known targets against the edge signs, twice as far as one unit, plus noise
     deltas = -2.0 * edges + 0.1 * torch.randn(10, 60, generator=g)
     module = _memory_module(torch.randn(10, 5, generator=g), deltas, network=edges)
-    _, _, weight = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    weight = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool)).network_weight
     assert weight == pytest.approx(2.0, abs=0.1)
     assert module.effect.network_weight.item() == weight
 
@@ -292,10 +300,12 @@ def test_fit_retrieval_gives_unrelated_or_contrary_edges_no_weight():
     edges = _signed_edges(10, 60, seed=6)
     contrary = 1.0 * edges + 0.1 * torch.randn(10, 60, generator=g)  # moves with the signs after a knockout
     module = _memory_module(torch.randn(10, 5, generator=g), contrary, network=edges)
-    assert fit_retrieval(module, contrary, torch.ones_like(contrary, dtype=torch.bool))[2] == 0.0
+    assert fit_retrieval(module, contrary, torch.ones_like(contrary, dtype=torch.bool)).network_weight == 0.0
     unrelated = torch.randn(10, 60, generator=g)
     module = _memory_module(torch.randn(10, 5, generator=g), unrelated, network=edges)
-    assert fit_retrieval(module, unrelated, torch.ones_like(unrelated, dtype=torch.bool))[2] < 0.15
+    assert (
+        fit_retrieval(module, unrelated, torch.ones_like(unrelated, dtype=torch.bool)).network_weight < 0.15
+    )
 
 
 def test_nonnegative_weights_fits_present_columns_only():
@@ -306,3 +316,34 @@ def test_nonnegative_weights_fits_present_columns_only():
     gain, weight = nonnegative_weights(torch.zeros(50), 2 * other, other)
     assert gain is None and weight == pytest.approx(2.0)
     assert nonnegative_weights(x, -x, other)[0] == 0.0  # never a negative scale
+
+
+def test_novel_targets_get_the_gain_and_edge_weight_of_a_memory_without_their_target():
+    g = torch.Generator().manual_seed(9)
+    edges = _signed_edges(12, 80, seed=10)
+    singles = -edges + 0.05 * torch.randn(12, 80, generator=g)
+    # every target trains alone and in one pair, so leaving out only an entry itself still finds its target
+    pairs = [(i, (i + 1) % 12) for i in range(12)]
+    labels = [f"G{i}" for i in range(12)] + [f"G{i}+G{j}" if i < j else f"G{j}+G{i}" for i, j in pairs]
+    deltas = torch.cat([singles, torch.stack([singles[i] + singles[j] for i, j in pairs])])
+    module = _memory_module(torch.randn(12, 6, generator=g), deltas, network=edges, labels=labels)
+    fit = fit_retrieval(module, deltas, torch.ones_like(deltas, dtype=torch.bool))
+    # with its partner's pair in reach the retrieval explains much; with neither, only the edges do
+    assert fit.novel_network_weight == pytest.approx(1.0, abs=0.15)
+    assert fit.novel_network_weight > fit.network_weight
+    assert fit.novel_retrieval_gain < fit.retrieval_gain
+    effect = module.effect
+    assert effect.novel_network_weight.item() == pytest.approx(fit.novel_network_weight)
+    assert effect.novel_gain_ratio.item() == pytest.approx(fit.novel_retrieval_gain / fit.retrieval_gain)
+
+
+def test_entries_sharing_targets_and_novel_tokens():
+    deltas = torch.zeros(3, 5)
+    module = _memory_module(torch.eye(3), deltas, labels=["G0", "G1", "G0+G2"])
+    vocab_actions = module.memory_actions
+    assert module.entries_sharing_targets(vocab_actions).tolist() == [
+        [True, False, True],
+        [False, True, False],
+        [True, False, True],
+    ]
+    assert not module.novel_tokens(vocab_actions).any()

@@ -67,6 +67,12 @@ class EffectMemory(nn.Module):
         # weight of the targets' known regulatory edges (the prior network) in gene space; fitted after
         # training on the stored Δs beside the retrieval (0 = not used)
         self.register_buffer("network_weight", torch.zeros(()))
+        # a target no training condition perturbs retrieves less of what it does than the leave-one-out
+        # entries the gain is fitted on (whose targets may train in other conditions): its retrieval is
+        # scaled by ``novel_gain_ratio`` × gain and its edges by ``novel_network_weight``, both fitted after
+        # training with every entry that shares a target left out (1 and 0 as trained)
+        self.register_buffer("novel_gain_ratio", torch.ones(()))
+        self.register_buffer("novel_network_weight", torch.zeros(()))
 
     def forward(
         self,
@@ -79,9 +85,10 @@ class EffectMemory(nn.Module):
         """``(stored Δ mix, used_exact, gain)`` per query.
 
         ``query``/``keys`` are target features, ``query_context`` latents; ``exclude[i]`` is an entry
-        query ``i`` may not use and ``exact[i]`` an entry that *is* query ``i`` (its measured response is
-        then returned as is and ``used_exact[i]`` is True); -1 for none. ``gain`` scales only the
-        similarity-weighted mixes: a measured response needs no rescaling.
+        query ``i`` may not use (-1 for none), or ``exclude`` is a boolean mask (queries × entries) of the
+        entries each query may not use; ``exact[i]`` is an entry that *is* query ``i`` (its measured
+        response is then returned as is and ``used_exact[i]`` is True), -1 for none. ``gain`` scales only
+        the similarity-weighted mixes: a measured response needs no rescaling.
         """
         features = nn.functional.normalize(query, dim=-1) @ nn.functional.normalize(keys, dim=-1).T
         contexts = (
@@ -89,19 +96,27 @@ class EffectMemory(nn.Module):
         )
         scores = self.feature_scale * features + self.context_scale * contexts + self.bias
         weights = torch.softmax(scores, dim=-1)
-        if exclude is not None:
-            keep = torch.ones_like(weights)
-            rows = torch.nonzero(exclude >= 0).flatten()
-            keep[rows, exclude[rows]] = 0.0
-            weights = weights * keep
+        excluded = None if exclude is None else _exclusion_mask(exclude, weights.shape[1])
+        if excluded is not None:
+            weights = weights * (~excluded).float()
             weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
         used_exact = torch.zeros(len(query), dtype=torch.bool)
         if exact is not None:
             used_exact = exact >= 0
-            if exclude is not None:
-                used_exact &= exact != exclude
+            if excluded is not None:
+                used_exact &= ~excluded.gather(1, exact.clamp_min(0).unsqueeze(1)).squeeze(1)
             rows = torch.nonzero(used_exact).flatten()
             one_hot = torch.zeros_like(weights)
             one_hot[rows, exact[rows]] = 1.0
             weights = torch.where(used_exact.unsqueeze(-1), one_hot, weights)
         return weights @ self.values, used_exact, self.log_gain.exp().expand(len(query), 1)
+
+
+def _exclusion_mask(exclude: Tensor, n_entries: int) -> Tensor:
+    """A boolean (queries × entries) mask from an entry index per query (-1: none) or from a mask."""
+    if exclude.dim() == 2:
+        return exclude.bool()
+    mask = torch.zeros(len(exclude), n_entries, dtype=torch.bool)
+    rows = torch.nonzero(exclude >= 0).flatten()
+    mask[rows, exclude[rows]] = True
+    return mask

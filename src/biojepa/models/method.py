@@ -23,6 +23,8 @@ FITTED_KEYS = (
     "retrieval_scale",
     "retrieval_gain",
     "network_weight",
+    "novel_retrieval_gain",
+    "novel_network_weight",
     "latent_gate",
     "combination_gate",
 )

@@ -102,9 +102,10 @@ class BioJepaModule(nn.Module):
         training contributes its own measured Δ to ``measured`` (so a seen pair starts from the additive
         expectation), any other target a similarity-weighted mix of training Δs to ``retrieved``, which
         ``gain`` rescales; ``is_measured`` (B × T) marks the tokens served by a measurement. ``exclude``
-        (one entry per action) is never used by that action's targets: training passes each condition's
-        own entry (leave-one-out, the situation of an unseen target). The blind ablation retrieves with no
-        target features and no identities: one learned weighting for every action.
+        (one entry per action, or a B × entries mask) is never used by that action's targets: training
+        passes each condition's own entry (leave-one-out, the situation of an unseen target). The blind
+        ablation retrieves with no target features and no identities: one learned weighting for every
+        action. A target no training condition perturbs has its retrieval scaled by ``novel_gain_ratio``.
         """
         if self.memory_actions is None:
             raise RuntimeError("the effect memory is empty; call set_memory() (done by training and loading)")
@@ -116,15 +117,32 @@ class BioJepaModule(nn.Module):
             query, exact = torch.zeros_like(query), None
         if exclude is None:
             exclude = torch.full((b,), -1, dtype=torch.long)
-        repeat = exclude.repeat_interleave(t)
+        repeat = exclude.repeat_interleave(t, dim=0)
         mix, used_exact, gain = self.effect(query, z_context.repeat_interleave(t, dim=0), keys, repeat, exact)
         mask = actions.token_mask.reshape(b, t, 1).float()
         mix = mix.reshape(b, t, -1) * mask
         from_measured = used_exact.reshape(b, t, 1).float()
         has_action = mask.amax(dim=1)
+        novel = self.novel_tokens(actions).unsqueeze(-1)
+        mix = torch.where(novel, mix * self.effect.novel_gain_ratio, mix)
         retrieved = (mix * (1 - from_measured)).sum(1) * has_action
         measured = (mix * from_measured).sum(1) * has_action
         return retrieved, measured, gain.reshape(b, t)[:, :1] * has_action, used_exact.reshape(b, t)
+
+    def novel_tokens(self, actions: ActionBatch) -> Tensor:
+        """Tokens (B × T) whose target no training condition perturbs (not the blind ablation's, which
+        does not know its targets)."""
+        novel = actions.token_mask & (actions.target_ids == 0)
+        return torch.zeros_like(novel) if self.config.blind else novel
+
+    def entries_sharing_targets(self, actions: ActionBatch) -> Tensor:
+        """Boolean mask (B × entries): the memory entries that perturb any target of each action."""
+        assert self.memory_actions is not None
+        stored = self.memory_actions
+        ids = torch.where(actions.token_mask & (actions.target_ids > 0), actions.target_ids, -1)
+        stored_ids = torch.where(stored.token_mask & (stored.target_ids > 0), stored.target_ids, -2)
+        same = ids.view(ids.shape[0], 1, -1, 1) == stored_ids.view(1, stored_ids.shape[0], 1, -1)
+        return same.flatten(2).any(-1)
 
     def exact_entries(self, actions: ActionBatch, z_context: Tensor) -> Tensor:
         """Memory entry holding each token's target measured alone in training (B × T), -1 where none.
@@ -188,30 +206,39 @@ class BioJepaModule(nn.Module):
         Each target contributes its own prediction: its measured Δ where the memory holds it measured alone
         (the latent path's prediction of it is then dropped), else the retrieved Δ of similar training
         targets (× ``gain``), plus its known regulatory edges read off in gene space (× the fitted
-        ``network_weight``, 0 as trained), plus the latent path's decoded Δ of the target alone, scaled by
-        the fitted ``latent_gate`` (1 as trained; fitted on the validation targets, which the latent path has
-        not seen either). A combination adds the latent path's predicted interaction (its Δ beyond the sum
-        of its targets' latent Δs) scaled by the fitted ``combination_gate`` (0, the additive expectation,
-        until validation combinations show that the interaction helps).
+        ``network_weight``, 0 as trained; a target no training condition perturbs has its own fitted
+        retrieval scale and edge weight, see :class:`EffectMemory`), plus the latent path's decoded Δ of
+        the target alone, scaled by the fitted ``latent_gate`` (1 as trained; fitted on the validation
+        targets, which the latent path has not seen either). A combination adds the latent path's predicted
+        interaction (its Δ beyond the sum of its targets' latent Δs) scaled by the fitted
+        ``combination_gate`` (0, the additive expectation, until validation combinations show that the
+        interaction helps).
         """
         retrieved, measured, gain, network, single_latent, interaction = parts
         effect = self.effect
         return (
             gain * retrieved
             + measured
-            + effect.network_weight * network
+            + network
             + effect.latent_gate * single_latent
             + effect.combination_gate * interaction
         )
 
-    def network_part(self, actions: ActionBatch, is_measured: Tensor) -> Tensor:
+    def network_part(self, actions: ActionBatch, is_measured: Tensor, weighted: bool = True) -> Tensor:
         """Sum over an action's targets not measured alone in training of their known regulatory edges,
-        signed by the mode (B × genes; zero without a prior network and for the blind ablation)."""
+        signed by the mode and weighted by ``network_weight`` (``novel_network_weight`` for a target no
+        training condition perturbs), or unweighted (B × genes; zero without a prior network and for the
+        blind ablation)."""
         b = actions.token_mask.shape[0]
         if self.config.blind or actions.network.shape[-1] == 0:
             return torch.zeros(b, self.config.n_genes)
-        unmeasured = (~is_measured).float().unsqueeze(-1)
-        return (actions.network_response() * unmeasured).sum(1)
+        weight = (~is_measured).float()
+        if weighted:
+            effect = self.effect
+            weight = weight * torch.where(
+                self.novel_tokens(actions), effect.novel_network_weight, effect.network_weight
+            )
+        return (actions.network_response() * weight.unsqueeze(-1)).sum(1)
 
     def memory_parts(
         self,

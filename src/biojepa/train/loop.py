@@ -16,7 +16,7 @@ Every epoch draws its randomness from ``(seed, stage, epoch)``, so resuming repr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,47 +96,73 @@ def retrieval_direction_loss(retrieved: torch.Tensor, rest: torch.Tensor) -> tor
     return (size * (1 - F.cosine_similarity(retrieved, rest, dim=1))).sum()
 
 
+@dataclass(frozen=True)
+class RetrievalFit:
+    """What :func:`fit_retrieval` set: the retrieval's sharpness and gain and the edges' weight, for targets
+    perturbed in training and for novel ones."""
+
+    retrieval_scale: float
+    retrieval_gain: float
+    network_weight: float
+    novel_retrieval_gain: float
+    novel_network_weight: float
+
+
 @torch.no_grad()
-def fit_retrieval(
-    module: BioJepaModule, deltas: torch.Tensor, scored: torch.Tensor
-) -> tuple[float, float, float]:
-    """Set the effect memory's retrieval sharpness (``feature_scale``), ``gain`` and ``network_weight``
-    leave-one-out on the stored conditions, whose measured Δs are ``deltas``, over their ``scored`` genes;
-    return the three.
+def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Tensor) -> RetrievalFit:
+    """Set the effect memory's retrieval sharpness (``feature_scale``), gains and edge weights leave-one-out
+    on the stored conditions, whose measured Δs are ``deltas``, over their ``scored`` genes.
 
     The sharpness minimises the training loss's direction term (:func:`retrieval_direction_loss` of each
     entry's retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which
     ties keep: gradient steps move this one scale little from where it starts. The gain and the weight of
     the targets' known regulatory edges (:meth:`BioJepaModule.network_part`) are then the non-negative
-    least-squares fit of each entry's Δ by its retrieval and its edges, so the network counts only what
-    it adds to the retrieval. With fewer than two entries all three stay as trained.
+    least-squares fit of each entry's Δ by its retrieval and its edges, so the edges count only what they
+    add to the retrieval. The same fit with every entry that shares a target left out, the situation of a
+    target no training condition perturbs, gives the novel targets' gain and edge weight (not for the
+    blind ablation, which does not know its targets). With fewer than two entries all stay as trained.
     """
     effect = module.effect
     actions = module.memory_actions
     if actions is None:
         raise RuntimeError("the effect memory is empty; call set_memory() first")
-    if len(deltas) < 2:  # nothing to retrieve from once an entry's own Δ is left out
-        return effect.feature_scale.item(), effect.log_gain.exp().item(), effect.network_weight.item()
-    exclude = torch.arange(len(deltas))
 
-    def leave_one_out() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def fitted() -> RetrievalFit:
+        gain = effect.log_gain.exp().item()
+        return RetrievalFit(
+            effect.feature_scale.item(),
+            gain,
+            effect.network_weight.item(),
+            gain * effect.novel_gain_ratio.item(),
+            effect.novel_network_weight.item(),
+        )
+
+    if len(deltas) < 2:  # nothing to retrieve from once an entry's own Δ is left out
+        return fitted()
+
+    def leave_out(exclude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         retrieved, measured, _, is_measured = module.memory_components(actions, effect.contexts, exclude)
-        network = module.network_part(actions, is_measured)
+        network = module.network_part(actions, is_measured, weighted=False)
         return retrieved * scored, (deltas - measured) * scored, network * scored
 
+    itself = torch.arange(len(deltas))
     candidates = (effect.feature_scale.item(), *RETRIEVAL_SCALES)
     losses = []
     for scale in candidates:
         effect.feature_scale.fill_(scale)
-        retrieved, rest, _ = leave_one_out()
+        retrieved, rest, _ = leave_out(itself)
         losses.append(float(retrieval_direction_loss(retrieved, rest)))
-    best = candidates[int(np.argmin(losses))]
-    effect.feature_scale.fill_(best)
-    gain, weight = nonnegative_weights(*leave_one_out())
+    effect.feature_scale.fill_(candidates[int(np.argmin(losses))])
+    gain, weight = nonnegative_weights(*leave_out(itself))
     if gain is not None:
         effect.log_gain.fill_(float(np.log(max(gain, 1e-3))))
     effect.network_weight.fill_(weight)
-    return best, effect.log_gain.exp().item(), effect.network_weight.item()
+    if not module.config.blind:
+        novel_gain, novel_weight = nonnegative_weights(*leave_out(module.entries_sharing_targets(actions)))
+        if novel_gain is not None:
+            effect.novel_gain_ratio.fill_(novel_gain / effect.log_gain.exp().item())
+        effect.novel_network_weight.fill_(novel_weight)
+    return fitted()
 
 
 def nonnegative_weights(x: torch.Tensor, y: torch.Tensor, other: torch.Tensor) -> tuple[float | None, float]:
@@ -488,7 +514,7 @@ class Trainer:
         rest = target - measured
         direction_loss = retrieval_direction_loss(retrieved, rest)
         scale_loss = F.mse_loss(gain * retrieved.detach(), rest, reduction="sum")
-        memory = (gain * retrieved + measured + self.module.effect.network_weight * network).detach()
+        memory = (gain * retrieved + measured + network).detach()
         latent_loss = F.mse_loss(memory + single_latent + interaction, target, reduction="sum")
         return (direction_loss + scale_loss + latent_loss) / len(chosen)
 
@@ -499,12 +525,12 @@ class Trainer:
         return float(pearson_rows(self.module.combine(parts), target).mean())
 
     def _fit_retrieval(self) -> None:
-        """Refit the memory's retrieval sharpness and gain leave-one-out (:func:`fit_retrieval`)."""
+        """Refit the memory's retrieval sharpness, gains and edge weights (:func:`fit_retrieval`)."""
         table = self.data.train
         scored = targeted_gene_mask(table.conditions, self.data.genes, self._deltas.shape[1])
-        scale, gain, weight = fit_retrieval(self.module, self._deltas, scored)
+        fit = fit_retrieval(self.module, self._deltas, scored)
         if self.history:
-            self.history[-1].update(retrieval_scale=scale, retrieval_gain=gain, network_weight=weight)
+            self.history[-1].update(asdict(fit))
 
     @torch.no_grad()
     def _fit_gates(self) -> None:
@@ -522,7 +548,7 @@ class Trainer:
             (retrieved, measured, gain, network, single_latent, interaction), target = self._val_parts()
             scored = targeted_gene_mask(self.data.val.conditions, self.data.genes, target.shape[1])
             rest = target - measured
-            memory = gain * retrieved + self.module.effect.network_weight * network
+            memory = gain * retrieved + network
             single = self._val_actions.token_mask.sum(1) == 1
             unmeasured = single & (single_latent.abs().sum(1) > 0)  # measured targets have no latent part
             if bool(unmeasured.any()):
