@@ -19,7 +19,16 @@ from biojepa.sim.presets import simulate
 pytestmark = pytest.mark.filterwarnings("ignore:.*used the train mean for them:UserWarning")
 
 SYNTHETIC_METHODS = ("no_change", "train_mean", "additive", "linear", "ceiling")
-BASELINES = ("no_change", "train_mean", "additive", "linear", "ridge_prior", "knn_prior", "ceiling")
+BASELINES = (
+    "no_change",
+    "train_mean",
+    "additive",
+    "linear",
+    "ridge_prior",
+    "knn_prior",
+    "network_prior",
+    "ceiling",
+)
 
 
 @pytest.fixture
