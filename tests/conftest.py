@@ -18,7 +18,7 @@ os.environ.setdefault("BIOJEPA_DATA_DIR", str((REPO.parent / "shared" / "data").
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The real-data directory; tests that need it skip only if it is truly absent."""
-    path = Path(os.environ["BIOJEPA_DATA_DIR"])
+    path = Path(os.environ["BIOJEPA_DATA_DIR"]).resolve()
     if not path.is_dir():
         pytest.skip(f"data directory {path} not present")
     return path
