@@ -17,7 +17,7 @@ from biojepa.train.loop import (
     Trainer,
     clipped_scale,
     fit_retrieval,
-    nonnegative_weights,
+    gain_and_edge_weight,
     pearson_rows,
 )
 
@@ -308,14 +308,25 @@ def test_fit_retrieval_gives_unrelated_or_contrary_edges_no_weight():
     )
 
 
-def test_nonnegative_weights_fits_present_columns_only():
-    x = torch.randn(50, generator=torch.Generator().manual_seed(7))
-    other = torch.randn(50, generator=torch.Generator().manual_seed(8))
-    assert nonnegative_weights(x, 3 * x + 0.5 * other, other) == pytest.approx((3.0, 0.5))
-    assert nonnegative_weights(x, 3 * x, torch.zeros(50)) == pytest.approx((3.0, 0.0))
-    gain, weight = nonnegative_weights(torch.zeros(50), 2 * other, other)
-    assert gain is None and weight == pytest.approx(2.0)
-    assert nonnegative_weights(x, -x, other)[0] == 0.0  # never a negative scale
+def test_gain_and_edge_weight_shrinks_edges_that_only_a_strong_entry_follows():
+    g = torch.Generator().manual_seed(7)
+    retrieved = torch.randn(4, 50, generator=g)
+    edges = torch.zeros(4, 50)
+    edges[:, :5] = 1.0
+    rest = 2.0 * retrieved + 3.0 * edges
+    gain, weight = gain_and_edge_weight(retrieved, rest, edges)
+    assert gain == pytest.approx(2.0, abs=0.2) and weight == pytest.approx(3.0, abs=0.3)
+    # one entry moves its edges 20 times as far as seven others move against them: least squares follows
+    # the strong entry (a weight of 3.25), the per-entry scores drop the edges
+    many = torch.randn(8, 50, generator=g)
+    edges = torch.zeros(8, 50)
+    edges[:, :5] = 1.0
+    contrary = 2.0 * many - 2.0 * edges
+    contrary[0] = 2.0 * many[0] + 40.0 * edges[0]
+    assert gain_and_edge_weight(many, contrary, edges)[1] == 0.0
+    edges = edges[:4]
+    assert gain_and_edge_weight(torch.zeros(4, 50), 3.0 * edges, edges) == (None, pytest.approx(3.0))
+    assert gain_and_edge_weight(retrieved, rest, torch.zeros(4, 50))[1] == 0.0
 
 
 def test_novel_targets_get_the_gain_and_edge_weight_of_a_memory_without_their_target():

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.optimize
 import torch
 import torch.nn.functional as F
 
@@ -52,6 +51,8 @@ STAGES = ("pretrain", "decoder", "dynamics")
 LAST = "last"
 # candidate sharpness values of the effect memory's retrieval (the trained value is tried first)
 RETRIEVAL_SCALES = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0)
+# factors of the least-squares edge weight tried by :func:`gain_and_edge_weight`, largest first
+EDGE_WEIGHT_SHRINKAGE = (1.0, 0.5, 0.25, 0.125, 0.0)
 EpochCallback = Callable[[str, int, int, dict], None]
 
 
@@ -115,10 +116,10 @@ def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Ten
 
     The sharpness minimises the training loss's direction term (:func:`retrieval_direction_loss` of each
     entry's retrieval from the other entries) over :data:`RETRIEVAL_SCALES` and the trained value, which
-    ties keep: gradient steps move this one scale little from where it starts. The gain and the weight of
-    the targets' known regulatory edges (:meth:`BioJepaModule.network_part`) are then the non-negative
-    least-squares fit of each entry's Δ by its retrieval and its edges, so the edges count only what they
-    add to the retrieval. The same fit with every entry that shares a target left out, the situation of a
+    ties keep: gradient steps move this one scale little from where it starts. The gain of those
+    retrievals and the weight of the targets' known regulatory edges (:meth:`BioJepaModule.network_part`)
+    on what they leave follow (:func:`gain_and_edge_weight`), so the edges count only what they add to the
+    retrieval. The same fit with every entry that shares a target left out, the situation of a
     target no training condition perturbs, gives the novel targets' gain and edge weight (not for the
     blind ablation, which does not know its targets). With fewer than two entries all stay as trained.
     """
@@ -153,34 +154,46 @@ def fit_retrieval(module: BioJepaModule, deltas: torch.Tensor, scored: torch.Ten
         retrieved, rest, _ = leave_out(itself)
         losses.append(float(retrieval_direction_loss(retrieved, rest)))
     effect.feature_scale.fill_(candidates[int(np.argmin(losses))])
-    gain, weight = nonnegative_weights(*leave_out(itself))
+    gain, weight = gain_and_edge_weight(*leave_out(itself))
     if gain is not None:
         effect.log_gain.fill_(float(np.log(max(gain, 1e-3))))
     effect.network_weight.fill_(weight)
     if not module.config.blind:
-        novel_gain, novel_weight = nonnegative_weights(*leave_out(module.entries_sharing_targets(actions)))
+        novel_gain, novel_weight = gain_and_edge_weight(*leave_out(module.entries_sharing_targets(actions)))
         if novel_gain is not None:
             effect.novel_gain_ratio.fill_(novel_gain / effect.log_gain.exp().item())
         effect.novel_network_weight.fill_(novel_weight)
     return fitted()
 
 
-def nonnegative_weights(x: torch.Tensor, y: torch.Tensor, other: torch.Tensor) -> tuple[float | None, float]:
-    """Non-negative least-squares ``(a, b)`` in ``y ≈ a·x + b·other``; ``a`` is None where ``x`` is all zero
-    (nothing to scale) and ``b`` is 0 where ``other`` is."""
-    columns = [c.double().flatten() for c in (x, other)]
-    present = [float(c.square().sum()) > 0 for c in columns]
-    if not any(present):
-        return None, 0.0
-    design = np.stack([c.numpy() for c, p in zip(columns, present, strict=True) if p], axis=1)
-    gram, moment = design.T @ design, design.T @ y.double().flatten().numpy()
-    # ‖design·w − y‖² = ‖Lᵀw − L⁻¹·moment‖² + const with gram = L·Lᵀ: the same fit on a k × k system
-    lower = np.linalg.cholesky(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)))
-    solution, _ = scipy.optimize.nnls(lower.T, np.linalg.solve(lower, moment))
-    values = iter(solution.tolist())
-    gain = next(values) if present[0] else None
-    weight = next(values) if present[1] else 0.0
-    return gain, weight
+def gain_and_edge_weight(
+    retrieved: torch.Tensor, rest: torch.Tensor, edges: torch.Tensor
+) -> tuple[float | None, float]:
+    """The retrieval's gain and the edges' weight for predicting ``rest`` (entries × genes) as
+    ``gain·retrieved + weight·edges``.
+
+    The gain is the least-squares scale of the retrieval alone (None where it retrieved nothing). The weight
+    is the least-squares weight of the edges on what the scaled retrieval leaves, shrunk by the factor in
+    :data:`EDGE_WEIGHT_SHRINKAGE` whose predictions correlate best with ``rest``, averaged over the entries
+    that have any edge (ties keep the larger weight). The shrinkage guards against a few strongly moved
+    entries setting the weight for all: least squares lets an entry count by the square of its effect,
+    while every perturbation counts once in the scores.
+    """
+    power = float(retrieved.square().sum())
+    gain = float((retrieved * rest).sum()) / power if power > 0 else None
+    base = retrieved * max(gain or 0.0, 1e-3)
+    has_edges = edges.abs().sum(1) > 0
+    if not bool(has_edges.any()):
+        return gain, 0.0
+    fitted = float((edges * (rest - base)).sum()) / float(edges.square().sum())
+    if fitted <= 0:
+        return gain, 0.0
+    candidates = [fitted * factor for factor in EDGE_WEIGHT_SHRINKAGE]
+    scores = [
+        float(pearson_rows(base[has_edges] + weight * edges[has_edges], rest[has_edges]).mean())
+        for weight in candidates
+    ]
+    return gain, candidates[int(np.argmax(scores))]
 
 
 class Trainer:
