@@ -63,15 +63,14 @@ class PriorNetwork:
         whether the target has any known edge onto them. A target regulating itself is left out: the
         benchmark never scores a targeted gene."""
         columns = np.array([self._row.get(str(g), -1) for g in genes], dtype=np.int64)
-        measured = columns >= 0
+        rows = np.array([self._row.get(str(t), -1) for t in targets], dtype=np.int64)
+        known, measured = np.flatnonzero(rows >= 0), columns >= 0
         out = np.zeros((len(targets), len(genes)), dtype=np.float32)
-        for i, target in enumerate(targets):
-            row = self._row.get(str(target))
-            if row is None:
-                continue
-            values = self.edges.getrow(row).toarray().ravel()
-            out[i, measured] = values[columns[measured]]
-            out[i, np.asarray([str(g) == str(target) for g in genes], dtype=bool)] = 0.0
+        if known.size and measured.any():
+            out[np.ix_(known, np.flatnonzero(measured))] = self.edges[rows[known]][
+                :, columns[measured]
+            ].toarray()
+        out[rows[:, None] == columns[None, :]] = 0.0  # the target's edge onto itself
         return out, np.abs(out).sum(axis=1) > 0
 
     def merge(self, other: PriorNetwork) -> PriorNetwork:
