@@ -49,7 +49,7 @@ def save_checkpoint(directory: str | Path, name: str, tensors: dict[str, torch.T
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    record = {"format_version": FORMAT_VERSION, "sha256": digest, **meta}
+    record = {**meta, "format_version": FORMAT_VERSION, "sha256": digest}  # never a stale checksum
     atomic_write_bytes(directory / f"{name}.json", json.dumps(record, indent=1).encode())
 
 
