@@ -88,6 +88,30 @@ def test_save_load_round_trip_and_corruption(fitted, screen, tmp_path):
         WorldModel.load(tmp_path / "nothing")
 
 
+def test_a_model_saved_before_the_prior_network_still_loads(fitted, screen, tmp_path):
+    from biojepa.models.world_model import MODEL_NAME, PRIOR_NETWORK_BUFFERS
+    from biojepa.train.checkpoints import load_checkpoint, save_checkpoint
+
+    model, out = fitted
+    tensors, meta = load_checkpoint(out, MODEL_NAME)
+    old_tensors = {
+        k: v
+        for k, v in tensors.items()
+        if k != "vocab.network_table" and k[len("module.") :] not in PRIOR_NETWORK_BUFFERS
+    }
+    meta["vocab"] = {k: v for k, v in meta["vocab"].items() if not k.startswith("network_")}
+    save_checkpoint(tmp_path, MODEL_NAME, old_tensors, meta)
+    loaded = WorldModel.load(tmp_path)
+    effect = loaded.module.effect
+    assert (effect.network_weight.item(), effect.novel_gain_ratio.item()) == (0.0, 1.0)
+    assert effect.novel_network_weight.item() == 0.0 and loaded.vocab.network_width == 0
+    controls = screen[screen.obs["perturbation"] == "control"]
+    measured = [Condition("G0", "ctx")]
+    np.testing.assert_allclose(
+        loaded.predict_deltas(measured, controls), model.predict_deltas(measured, controls), atol=1e-6
+    )
+
+
 def test_resume_continues_to_the_same_model(screen, priors, tmp_path, fitted, tiny_config):
     model, out = fitted
     labels = screen.obs["perturbation"].to_numpy()

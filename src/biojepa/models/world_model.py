@@ -22,6 +22,8 @@ from biojepa.train.data import CellTable, ControlSampler
 from biojepa.train.loop import EpochCallback, FitData, Trainer
 
 MODEL_NAME = "model"
+# effect-memory buffers added with the prior network (absent from models saved before it)
+PRIOR_NETWORK_BUFFERS = ("effect.network_weight", "effect.novel_gain_ratio", "effect.novel_network_weight")
 ActionSpec = str | Condition
 
 
@@ -326,7 +328,9 @@ class WorldModel:
             model.vocab = ActionVocabulary.from_state(meta["vocab"], tensors)
             model.module = BioJepaModule(ModelConfig.from_dict(meta["model_config"]))
             state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
-            state.setdefault("effect.network_weight", torch.zeros(()))  # saved before the prior network
+            # a model saved before the prior network lacks its fitted weights: keep the as-trained values
+            for key in PRIOR_NETWORK_BUFFERS:
+                state.setdefault(key, model.module.state_dict()[key])
             model.module.load_state_dict(state)
             model.memory_conditions = [
                 Condition(p, c, t, float(d), float("nan") if h is None else float(h))
